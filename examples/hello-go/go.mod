@@ -1,0 +1,3 @@
+module example.com/skybridge/hello
+
+go 1.24

@@ -1,0 +1,147 @@
+//! `/api/v1/functions`: CRUD, deploy, deployments.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+
+use super::dto::{next_cursor, page_limit, DeploymentPage, FunctionPage, PageQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::AppState;
+use crate::error::{AppError, AppResult, ErrorBody};
+use crate::model::{Deployment, Function, FunctionSpec};
+
+/// Create a function.
+///
+/// The function is stored but not runnable until it is deployed.
+#[utoipa::path(post, path = "/api/v1/functions", tag = "functions",
+    request_body = FunctionSpec,
+    responses(
+        (status = 201, description = "Created", body = Function),
+        (status = 400, description = "`invalid_json`: the body is not JSON", body = ErrorBody),
+        (status = 409, description = "`function_exists`: the name is taken", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over `server.max_body_bytes`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not `application/json`", body = ErrorBody),
+        (status = 422, description = "`invalid_body` (wrong types, unknown fields), `validation_failed` (names the field), `unsupported_backend`", body = ErrorBody),
+    ))]
+pub async fn create(
+    State(s): State<AppState>,
+    ApiJson(spec): ApiJson<FunctionSpec>,
+) -> AppResult<(StatusCode, Json<Function>)> {
+    Ok((StatusCode::CREATED, Json(s.functions.create(spec).await?)))
+}
+
+/// List functions by name.
+#[utoipa::path(get, path = "/api/v1/functions", tag = "functions",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of functions", body = FunctionPage),
+        (status = 400, description = "`invalid_parameter`", body = ErrorBody),
+    ))]
+pub async fn list(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> AppResult<Json<FunctionPage>> {
+    let limit = page_limit(q.limit)?;
+    let items = s.functions.list(q.cursor.as_deref(), limit).await?;
+    let next_cursor = next_cursor(&items, limit, |f| f.name.clone());
+    Ok(Json(FunctionPage { items, next_cursor }))
+}
+
+/// Get a function.
+#[utoipa::path(get, path = "/api/v1/functions/{name}", tag = "functions",
+    params(("name" = String, Path, description = "Function name")),
+    responses(
+        (status = 200, description = "The function", body = Function),
+        (status = 404, description = "`function_not_found`", body = ErrorBody),
+    ))]
+pub async fn get(
+    State(s): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> AppResult<Json<Function>> {
+    Ok(Json(s.functions.get(&name).await?))
+}
+
+/// Replace a function's spec.
+///
+/// The running deployment is unchanged until the function is deployed again.
+#[utoipa::path(put, path = "/api/v1/functions/{name}", tag = "functions",
+    params(("name" = String, Path, description = "Function name")),
+    request_body = FunctionSpec,
+    responses(
+        (status = 200, description = "Updated", body = Function),
+        (status = 400, description = "`invalid_json`", body = ErrorBody),
+        (status = 404, description = "`function_not_found`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        (status = 422, description = "`invalid_body`, `validation_failed`, `unsupported_backend`", body = ErrorBody),
+    ))]
+pub async fn update(
+    State(s): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(spec): ApiJson<FunctionSpec>,
+) -> AppResult<Json<Function>> {
+    Ok(Json(s.functions.update(&name, spec).await?))
+}
+
+/// Delete a function with its deployments and executions.
+#[utoipa::path(delete, path = "/api/v1/functions/{name}", tag = "functions",
+    params(("name" = String, Path, description = "Function name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "`function_not_found`", body = ErrorBody),
+    ))]
+pub async fn delete(
+    State(s): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> AppResult<StatusCode> {
+    s.functions.delete(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deploy a function: build its current spec into a runnable artifact.
+///
+/// Waits for the build. Artifacts are cached by content: deploying an unchanged
+/// source again is a cache hit. A failed build is kept as a `failed` deployment
+/// (see the deployments list) and answered with `deployment_failed`.
+#[utoipa::path(post, path = "/api/v1/functions/{name}/deploy", tag = "functions",
+    params(("name" = String, Path, description = "Function name")),
+    responses(
+        (status = 201, description = "Deployed and ready", body = Deployment),
+        (status = 404, description = "`function_not_found`", body = ErrorBody),
+        (status = 422, description = "`deployment_failed` with the build's message; `unsupported_backend`", body = ErrorBody),
+        (status = 503, description = "`backend_unavailable`", body = ErrorBody),
+    ))]
+pub async fn deploy(
+    State(s): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> AppResult<(StatusCode, Json<Deployment>)> {
+    Ok((StatusCode::CREATED, Json(s.functions.deploy(&name).await?)))
+}
+
+/// List a function's deployments, newest first.
+#[utoipa::path(get, path = "/api/v1/functions/{name}/deployments", tag = "functions",
+    params(("name" = String, Path, description = "Function name"), PageQuery),
+    responses(
+        (status = 200, description = "A page of deployments", body = DeploymentPage),
+        (status = 400, description = "`invalid_parameter`", body = ErrorBody),
+        (status = 404, description = "`function_not_found`", body = ErrorBody),
+    ))]
+pub async fn deployments(
+    State(s): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> AppResult<Json<DeploymentPage>> {
+    let limit = page_limit(q.limit)?;
+    let before = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            uuid::Uuid::parse_str(c).map_err(|_| {
+                AppError::InvalidParameter(format!("cursor `{c}` is not a deployment id"))
+            })
+        })
+        .transpose()?;
+    let items = s.functions.deployments(&name, before, limit).await?;
+    let next_cursor = next_cursor(&items, limit, |d| d.id.to_string());
+    Ok(Json(DeploymentPage { items, next_cursor }))
+}

@@ -1,0 +1,150 @@
+//! The HTTP API: router, shared state, middleware and the OpenAPI document.
+//!
+//! Handlers are thin: they extract, call a service ([`FunctionService`],
+//! [`Executions`]) and serialize. The utoipa annotations on them are the source of
+//! `openapi/openapi.json`.
+
+pub mod dto;
+pub mod executions;
+pub mod extract;
+pub mod functions;
+pub mod system;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, Uri};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::backend::Backends;
+use crate::config::Config;
+use crate::error::AppError;
+use crate::executions::Executions;
+use crate::functions::FunctionService;
+use crate::metrics::Metrics;
+
+/// Everything a handler may use.
+#[derive(Clone)]
+pub struct AppState {
+    /// Server configuration.
+    pub config: Arc<Config>,
+    /// Function lifecycle.
+    pub functions: Arc<FunctionService>,
+    /// Invocations.
+    pub executions: Arc<Executions>,
+    /// Backend registry.
+    pub backends: Backends,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+}
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Skybridge",
+        description = "A polyglot Function-as-a-Service runtime. Create a function, deploy it, invoke it.\n\n\
+            Every error is `{\"error\": {\"code\", \"message\"}}` with a stable `code`.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        system::healthcheck, system::health, system::metrics,
+        functions::create, functions::list, functions::get, functions::update, functions::delete,
+        functions::deploy, functions::deployments,
+        executions::invoke, executions::get, executions::logs, executions::list,
+    ),
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
+    tags(
+        (name = "functions", description = "Create, deploy and manage functions"),
+        (name = "executions", description = "Invoke functions and read executions"),
+        (name = "system", description = "Health and metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The spec as the server serves it and `openapi/openapi.json` holds it.
+pub fn openapi_json() -> String {
+    let mut s = ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
+    s.push('\n');
+    s
+}
+
+/// The application router over `state`.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/healthcheck", get(system::healthcheck))
+        .route("/metrics", get(system::metrics))
+        .route("/api/v1/health", get(system::health))
+        .route(
+            "/api/v1/functions",
+            post(functions::create).get(functions::list),
+        )
+        .route(
+            "/api/v1/functions/{name}",
+            get(functions::get)
+                .put(functions::update)
+                .delete(functions::delete),
+        )
+        .route("/api/v1/functions/{name}/deploy", post(functions::deploy))
+        .route(
+            "/api/v1/functions/{name}/deployments",
+            get(functions::deployments),
+        )
+        .route("/api/v1/functions/{name}/invoke", post(executions::invoke))
+        .route("/api/v1/functions/{name}/executions", get(executions::list))
+        .route("/api/v1/executions/{id}", get(executions::get))
+        .route("/api/v1/executions/{id}/logs", get(executions::logs))
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+        .fallback(|uri: Uri| async move { AppError::RouteNotFound(uri.path().to_string()) })
+        .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), track_metrics))
+        .with_state(state);
+
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", ApiDoc::openapi()))
+        .merge(api)
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req
+                .extensions()
+                .get::<RequestId>()
+                .and_then(|id| id.header_value().to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Counts requests and their latency by matched route (not raw path, so ids
+/// and names do not explode label cardinality).
+async fn track_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let resp = next.run(req).await;
+    let m = &state.metrics;
+    m.http_requests
+        .with_label_values(&[method.as_str(), route.as_str(), resp.status().as_str()])
+        .inc();
+    m.http_duration
+        .with_label_values(&[method.as_str(), route.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    resp
+}

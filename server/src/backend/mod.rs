@@ -1,0 +1,188 @@
+//! Execution backends behind one trait, and the registry that picks one per function.
+//!
+//! A backend turns a function's source into an artifact ([`Backend::build`]), loads
+//! an artifact into something runnable ([`Backend::load`]), and runs it under the
+//! one I/O contract every backend shares: input on stdin (and in `SKYBRIDGE_INPUT`),
+//! result on stdout, logs on stderr, exit code 0 = success. Adding a backend means a
+//! new module here and one line in [`Backends::new`], nothing else.
+
+pub mod output;
+pub mod wasm;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::model::{BackendKind, ExecutionStatus, Limits, SourceInfo};
+
+/// Backend failures. Failures of the *function* (non-zero exit, timeout) are not
+/// errors: they are a [`RunOutcome`].
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The backend is part of the API but not built into this server.
+    #[error("backend `{}` is not built into this server", .0.as_str())]
+    NotBuilt(BackendKind),
+    /// The backend cannot run anything now (daemon down, toolchain missing).
+    #[error("backend `{}` is unavailable: {reason}", backend.as_str())]
+    Unavailable {
+        /// Which backend.
+        backend: BackendKind,
+        /// Why, with the fix where there is one.
+        reason: String,
+    },
+    /// The source cannot become an artifact; `log` holds what the build said.
+    #[error("{message}")]
+    Build {
+        /// One-line summary.
+        message: String,
+        /// Full build output.
+        log: String,
+    },
+    /// A stored artifact does not load.
+    #[error("artifact {path} does not load: {message}")]
+    Artifact {
+        /// Its path.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// Local I/O failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Availability of one backend, as `/api/v1/health` reports it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BackendHealth {
+    /// Backend name.
+    pub backend: BackendKind,
+    /// Whether functions on it can be deployed and invoked now.
+    pub available: bool,
+    /// Why not, and how to fix it, when unavailable.
+    pub reason: Option<String>,
+    /// Versions and settings worth knowing (engine version, limits).
+    pub details: BTreeMap<String, String>,
+}
+
+/// What a build produced, before the service indexes it.
+#[derive(Debug, Clone)]
+pub struct BuiltArtifact {
+    /// Path relative to the data dir.
+    pub rel_path: String,
+    /// Artifact kind, e.g. `wasm-cwasm`.
+    pub kind: String,
+    /// File size.
+    pub size_bytes: u64,
+    /// What the build did.
+    pub log: String,
+}
+
+/// One invocation's input and constraints.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// Execution id, for labels and logs.
+    pub execution_id: uuid::Uuid,
+    /// Function name.
+    pub function: String,
+    /// Bytes for stdin: the JSON text of the invoke `input`.
+    pub stdin: Vec<u8>,
+    /// Environment: the function's variables plus `SKYBRIDGE_*`.
+    pub env: Vec<(String, String)>,
+    /// Memory and time limits.
+    pub limits: Limits,
+    /// Cap for each of stdout and stderr.
+    pub max_output_bytes: usize,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    /// `Succeeded`, `Failed` or `TimedOut`.
+    pub status: ExecutionStatus,
+    /// Exit code when the program exited.
+    pub exit_code: Option<i32>,
+    /// Captured stdout.
+    pub stdout: Vec<u8>,
+    /// Captured stderr.
+    pub stderr: Vec<u8>,
+    /// stdout hit the cap.
+    pub stdout_truncated: bool,
+    /// stderr hit the cap.
+    pub stderr_truncated: bool,
+    /// Stable reason code when not succeeded.
+    pub reason: Option<&'static str>,
+    /// Detail for the reason.
+    pub message: Option<String>,
+    /// Wall-clock run time.
+    pub duration: Duration,
+}
+
+/// A loaded artifact, ready to run many times.
+#[async_trait]
+pub trait Runnable: Send + Sync {
+    /// Runs once, in a fresh sandbox.
+    async fn run(&self, req: RunRequest) -> Result<RunOutcome, BackendError>;
+}
+
+/// One execution backend.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Which backend this is.
+    fn kind(&self) -> BackendKind;
+    /// Current availability.
+    async fn health(&self) -> BackendHealth;
+    /// Checks that this backend can run `source` (at create/update time); the
+    /// error says why not.
+    fn accepts(&self, source: &SourceInfo) -> Result<(), String>;
+    /// The cache key of the artifact `source_digest` builds into: builds with the
+    /// same key produce interchangeable artifacts.
+    fn artifact_key(&self, source_digest: &str) -> String;
+    /// Builds `source` into the artifact `key` in the artifact cache.
+    async fn build(&self, key: &str, source: Vec<u8>) -> Result<BuiltArtifact, BackendError>;
+    /// Loads a built artifact (cheap: no recompilation).
+    async fn load(&self, rel_path: &str) -> Result<Arc<dyn Runnable>, BackendError>;
+}
+
+/// The backends built into this server.
+#[derive(Clone)]
+pub struct Backends {
+    map: HashMap<BackendKind, Arc<dyn Backend>>,
+}
+
+impl Backends {
+    /// A registry of the given backends.
+    pub fn new(backends: Vec<Arc<dyn Backend>>) -> Self {
+        Self {
+            map: backends.into_iter().map(|b| (b.kind(), b)).collect(),
+        }
+    }
+
+    /// The backend for `kind`, or [`BackendError::NotBuilt`].
+    pub fn get(&self, kind: BackendKind) -> Result<&Arc<dyn Backend>, BackendError> {
+        self.map.get(&kind).ok_or(BackendError::NotBuilt(kind))
+    }
+
+    /// Health of every backend in the API, built or not.
+    pub async fn health(&self) -> Vec<BackendHealth> {
+        let mut out = Vec::new();
+        for kind in BackendKind::ALL {
+            out.push(match self.map.get(&kind) {
+                Some(b) => b.health().await,
+                None => BackendHealth {
+                    backend: kind,
+                    available: false,
+                    reason: Some(format!(
+                        "the {} backend is not built into this version of Skybridge",
+                        kind.as_str()
+                    )),
+                    details: BTreeMap::new(),
+                },
+            });
+        }
+        out
+    }
+}

@@ -1,0 +1,330 @@
+//! Configuration: one TOML file, then `SKYBRIDGE_<SECTION>_<KEY>` environment overrides.
+//!
+//! Every key has a documented default (see README "Configuration reference"), so the
+//! server runs with no file at all. Unknown keys, in the file or the environment, are
+//! an error that names the key: a typo must not silently fall back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of environment overrides.
+pub const ENV_PREFIX: &str = "SKYBRIDGE_";
+
+/// Configuration errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// File path.
+        path: PathBuf,
+        /// I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML or an override does not fit the schema (names the key).
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    /// An environment variable names no known setting.
+    #[error("unknown setting in environment variable {0}: expected SKYBRIDGE_<SECTION>_<KEY>, e.g. SKYBRIDGE_SERVER_LISTEN")]
+    UnknownEnv(String),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// HTTP server.
+    pub server: ServerConfig,
+    /// Function limits: defaults and ceilings.
+    pub limits: LimitsConfig,
+    /// Execution handling: workers, output caps, retention, callbacks.
+    pub executions: ExecutionsConfig,
+    /// The wasm backend.
+    pub wasm: WasmConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Directory for the SQLite store and the artifact cache.
+    pub data_dir: PathBuf,
+    /// Largest request body accepted, in bytes (413 above it).
+    pub max_body_bytes: usize,
+    /// Log format: `text` or `json`.
+    pub log_format: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3280)),
+            data_dir: PathBuf::from("data"),
+            max_body_bytes: 32 * 1024 * 1024,
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Memory cap when a function does not set one, MiB.
+    pub default_memory_mb: u32,
+    /// Highest memory cap a function may ask for, MiB.
+    pub max_memory_mb: u32,
+    /// Timeout when a function does not set one, ms.
+    pub default_timeout_ms: u64,
+    /// Highest timeout a function may ask for, ms.
+    pub max_timeout_ms: u64,
+    /// Largest invoke input (its JSON text), bytes.
+    pub max_input_bytes: usize,
+    /// Most environment variables per function.
+    pub max_env_vars: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            default_memory_mb: 128,
+            max_memory_mb: 1024,
+            default_timeout_ms: 5_000,
+            max_timeout_ms: 300_000,
+            max_input_bytes: 1024 * 1024,
+            max_env_vars: 128,
+        }
+    }
+}
+
+/// `[executions]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecutionsConfig {
+    /// How many async executions run at once.
+    pub workers: usize,
+    /// Captured stdout and stderr are each cut at this many bytes.
+    pub max_output_bytes: usize,
+    /// Finished executions older than this are pruned, seconds.
+    pub retention_max_age_secs: u64,
+    /// At most this many finished executions are kept per function.
+    pub retention_max_count: u64,
+    /// How often pruning runs, ms.
+    pub prune_interval_ms: u64,
+    /// Attempts to deliver a callback before giving up.
+    pub callback_attempts: u32,
+    /// Delay before the first callback retry, ms; doubles each retry.
+    pub callback_backoff_ms: u64,
+    /// Timeout of one callback request, ms.
+    pub callback_timeout_ms: u64,
+}
+
+impl Default for ExecutionsConfig {
+    fn default() -> Self {
+        Self {
+            workers: 4,
+            max_output_bytes: 1024 * 1024,
+            retention_max_age_secs: 7 * 24 * 3600,
+            retention_max_count: 10_000,
+            prune_interval_ms: 60_000,
+            callback_attempts: 3,
+            callback_backoff_ms: 500,
+            callback_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// `[wasm]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WasmConfig {
+    /// Instances the pooling allocator keeps slots for; also the most wasm
+    /// executions running at once (more wait for a slot).
+    pub max_instances: u32,
+    /// Epoch tick for wall-clock limits, ms: timeouts fire within one tick.
+    pub epoch_tick_ms: u64,
+}
+
+impl Default for WasmConfig {
+    fn default() -> Self {
+        Self {
+            max_instances: 64,
+            epoch_tick_ms: 10,
+        }
+    }
+}
+
+impl Config {
+    /// Loads `file` (if given) and applies `SKYBRIDGE_*` overrides from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut root = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        env.sort();
+        for (key, value) in env {
+            apply_env_override(&mut root, &key, &value)?;
+        }
+        let config: Config = toml::Value::Table(root)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        if l.default_memory_mb == 0 || l.default_memory_mb > l.max_memory_mb {
+            return bad("limits.default_memory_mb must be between 1 and limits.max_memory_mb");
+        }
+        if l.default_timeout_ms == 0 || l.default_timeout_ms > l.max_timeout_ms {
+            return bad("limits.default_timeout_ms must be between 1 and limits.max_timeout_ms");
+        }
+        if self.executions.workers == 0 {
+            return bad("executions.workers must be at least 1");
+        }
+        if self.wasm.max_instances == 0 || self.wasm.epoch_tick_ms == 0 {
+            return bad("wasm.max_instances and wasm.epoch_tick_ms must be at least 1");
+        }
+        if !matches!(self.server.log_format.as_str(), "text" | "json") {
+            return bad("server.log_format must be `text` or `json`");
+        }
+        Ok(())
+    }
+}
+
+/// Sections are single words, so `SKYBRIDGE_SERVER_DATA_DIR` is `[server] data_dir`.
+fn apply_env_override(root: &mut toml::Table, var: &str, value: &str) -> Result<(), ConfigError> {
+    let rest = &var[ENV_PREFIX.len()..];
+    let Some((section, key)) = rest.split_once('_') else {
+        return Err(ConfigError::UnknownEnv(var.to_string()));
+    };
+    let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+    let defaults = toml::Value::try_from(Config::default()).expect("defaults serialize");
+    let known = defaults
+        .get(&section)
+        .and_then(|s| s.get(&key))
+        .ok_or_else(|| ConfigError::UnknownEnv(var.to_string()))?;
+    let parsed = match known {
+        toml::Value::String(_) => toml::Value::String(value.to_string()),
+        toml::Value::Integer(_) => {
+            value
+                .parse::<i64>()
+                .map(toml::Value::Integer)
+                .map_err(|_| {
+                    ConfigError::Invalid(format!("{var}: expected an integer, got `{value}`"))
+                })?
+        }
+        toml::Value::Boolean(_) => {
+            value
+                .parse::<bool>()
+                .map(toml::Value::Boolean)
+                .map_err(|_| {
+                    ConfigError::Invalid(format!("{var}: expected true or false, got `{value}`"))
+                })?
+        }
+        other => {
+            return Err(ConfigError::Invalid(format!(
+                "{var}: cannot be set from the environment ({} value)",
+                other.type_str()
+            )))
+        }
+    };
+    let table = root
+        .entry(section.clone())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    match table {
+        toml::Value::Table(t) => {
+            t.insert(key, parsed);
+            Ok(())
+        }
+        _ => Err(ConfigError::Invalid(format!("`{section}` must be a table"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = Config::load(None, env(&[("PATH", "/bin")])).unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:3280");
+        assert_eq!(c.limits.default_timeout_ms, 5000);
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[server]\nlisten = \"127.0.0.1:1\"\n[executions]\nworkers = 2\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&path),
+            env(&[
+                ("SKYBRIDGE_SERVER_LISTEN", "127.0.0.1:0"),
+                ("SKYBRIDGE_SERVER_DATA_DIR", "/tmp/x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.server.listen.port(), 0);
+        assert_eq!(c.server.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.executions.workers, 2);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[server]\nlisten_port = 1\n").unwrap();
+        let err = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("listen_port"), "{err}");
+
+        let err = Config::load(None, env(&[("SKYBRIDGE_SERVER_PORT", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SKYBRIDGE_SERVER_PORT"), "{err}");
+
+        let err = Config::load(None, env(&[("SKYBRIDGE_EXECUTIONS_WORKERS", "many")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expected an integer"), "{err}");
+    }
+
+    #[test]
+    fn inconsistent_limits_are_rejected() {
+        let err = Config::load(None, env(&[("SKYBRIDGE_LIMITS_DEFAULT_MEMORY_MB", "4096")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("default_memory_mb"), "{err}");
+    }
+}

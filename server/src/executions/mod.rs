@@ -1,0 +1,382 @@
+//! Invocations: sync and async, the worker pool, recovery after restart, pruning.
+//!
+//! Sync: run now, hand the record to the [`writer::ExecutionWriter`], answer.
+//! Async: commit a `queued` record *before* answering 202, then a dispatcher hands
+//! it to one of `executions.workers` concurrent workers. At start-up, executions
+//! left `running` by a dead process are marked failed (`interrupted`) and `queued`
+//! ones are queued again.
+
+pub mod callback;
+pub mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{mpsc, Semaphore};
+use uuid::Uuid;
+
+use crate::backend::{BackendError, RunRequest};
+use crate::config::{ExecutionsConfig, LimitsConfig};
+use crate::error::{AppError, AppResult};
+use crate::functions::{FunctionService, LiveDeployment};
+use crate::metrics::Metrics;
+use crate::model::{ExecutionLogs, ExecutionRecord, ExecutionStatus};
+use crate::store::{ExecutionQuery, Store};
+use callback::CallbackSender;
+use writer::ExecutionWriter;
+
+/// Runs functions and records what happened.
+pub struct Executions {
+    store: Arc<dyn Store>,
+    functions: Arc<FunctionService>,
+    writer: ExecutionWriter,
+    queue: mpsc::UnboundedSender<Uuid>,
+    callbacks: CallbackSender,
+    metrics: Arc<Metrics>,
+    cfg: ExecutionsConfig,
+    max_input_bytes: usize,
+}
+
+/// Background tasks to wait for at shutdown.
+pub struct ExecutionTasks {
+    writer: tokio::task::JoinHandle<()>,
+}
+
+impl ExecutionTasks {
+    /// Waits for the writer to commit everything (call after the last
+    /// [`Executions`] handle is dropped).
+    pub async fn finish(self) {
+        let _ = self.writer.await;
+    }
+}
+
+impl Executions {
+    /// Recovers from the previous run, then starts the writer, the dispatcher and
+    /// the pruner.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        functions: Arc<FunctionService>,
+        cfg: ExecutionsConfig,
+        limits: &LimitsConfig,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<(Arc<Self>, ExecutionTasks)> {
+        let now = crate::model::now();
+        let interrupted = store.fail_interrupted_executions(now).await?;
+        let builds = store.fail_unfinished_deployments(now).await?;
+        let queued = store.queued_executions().await?;
+        if interrupted + builds > 0 || !queued.is_empty() {
+            tracing::info!(
+                interrupted,
+                builds,
+                requeued = queued.len(),
+                "recovered from previous run"
+            );
+        }
+
+        let (writer, writer_task) = ExecutionWriter::spawn(store.clone());
+        let (queue, rx) = mpsc::unbounded_channel();
+        let this = Arc::new(Self {
+            store: store.clone(),
+            functions,
+            writer,
+            queue,
+            callbacks: CallbackSender::new(&cfg, metrics.clone()),
+            metrics,
+            cfg: cfg.clone(),
+            max_input_bytes: limits.max_input_bytes,
+        });
+        for rec in queued {
+            this.enqueue(rec.id);
+        }
+        tokio::spawn(dispatch(Arc::downgrade(&this), rx, cfg.workers));
+        tokio::spawn(prune(Arc::downgrade(&this)));
+        Ok((
+            this,
+            ExecutionTasks {
+                writer: writer_task,
+            },
+        ))
+    }
+
+    fn enqueue(&self, id: Uuid) {
+        self.metrics.queue_depth.inc();
+        if self.queue.send(id).is_err() {
+            self.metrics.queue_depth.dec();
+            tracing::error!(execution = %id, "dispatcher stopped; execution stays queued until restart");
+        }
+    }
+
+    fn check_input(&self, input: &Value, callback_url: Option<&str>) -> AppResult<()> {
+        let size = serde_json::to_vec(input)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
+        if size > self.max_input_bytes {
+            return Err(AppError::validation(
+                "input",
+                format!(
+                    "is {size} bytes of JSON; the limit is {} (limits.max_input_bytes)",
+                    self.max_input_bytes
+                ),
+            ));
+        }
+        if let Some(url) = callback_url {
+            callback::check_url(url).map_err(|m| AppError::validation("callback_url", m))?;
+        }
+        Ok(())
+    }
+
+    /// Runs `function` now and returns the finished execution.
+    pub async fn invoke_sync(
+        &self,
+        function: &str,
+        input: Value,
+        callback_url: Option<String>,
+    ) -> AppResult<ExecutionRecord> {
+        self.check_input(&input, callback_url.as_deref())?;
+        let live = self.functions.live(function).await?;
+        let d = &live.record;
+        let mut rec = ExecutionRecord::new(
+            function,
+            d.deployment.id,
+            d.snapshot.backend,
+            ExecutionStatus::Running,
+            input,
+            callback_url,
+        );
+        rec.started_at = Some(rec.created_at);
+        self.writer.write(rec.clone());
+        // A spawned task finishes and records the run even if the client hangs up.
+        let run = tokio::spawn(run(
+            live,
+            rec,
+            self.writer.clone(),
+            self.metrics.clone(),
+            self.callbacks.clone(),
+            self.cfg.max_output_bytes,
+        ));
+        let (rec, unavailable) = run
+            .await
+            .map_err(|e| anyhow::anyhow!("invocation task failed: {e}"))?;
+        match unavailable {
+            Some(e) => Err(e.into()),
+            None => Ok(rec),
+        }
+    }
+
+    /// Queues `function` for a worker; the record is committed before this returns.
+    pub async fn invoke_async(
+        &self,
+        function: &str,
+        input: Value,
+        callback_url: Option<String>,
+    ) -> AppResult<ExecutionRecord> {
+        self.check_input(&input, callback_url.as_deref())?;
+        let live = self.functions.live(function).await?;
+        let d = &live.record;
+        let rec = ExecutionRecord::new(
+            function,
+            d.deployment.id,
+            d.snapshot.backend,
+            ExecutionStatus::Queued,
+            input,
+            callback_url,
+        );
+        self.store
+            .upsert_executions(std::slice::from_ref(&rec))
+            .await?;
+        self.enqueue(rec.id);
+        Ok(rec)
+    }
+
+    /// One execution, including writes still in flight.
+    pub async fn get(&self, id: Uuid) -> AppResult<ExecutionRecord> {
+        self.writer.flush().await;
+        self.store
+            .get_execution(id)
+            .await?
+            .ok_or_else(|| AppError::ExecutionNotFound(id.to_string()))
+    }
+
+    /// Full stdout/stderr of one execution.
+    pub async fn logs(&self, id: Uuid) -> AppResult<ExecutionLogs> {
+        Ok(self.get(id).await?.logs())
+    }
+
+    /// A page of a function's executions, newest first.
+    pub async fn list(&self, q: ExecutionQuery) -> AppResult<Vec<ExecutionRecord>> {
+        if let Some(f) = &q.function {
+            self.functions.get(f).await?;
+        }
+        self.writer.flush().await;
+        Ok(self.store.list_executions(&q).await?)
+    }
+
+    /// Runs one queued execution (a worker's job).
+    async fn work(&self, id: Uuid) {
+        let mut rec = match self.store.get_execution(id).await {
+            Ok(Some(rec)) if rec.status == ExecutionStatus::Queued => rec,
+            Ok(_) => return, // deleted with its function, or already handled
+            Err(e) => {
+                tracing::error!(execution = %id, error = %e, "cannot load queued execution; it stays queued");
+                return;
+            }
+        };
+        rec.started_at = Some(crate::model::now());
+        let live = match self.functions.live(&rec.function).await {
+            Ok(live) => live,
+            Err(e) => {
+                rec.status = ExecutionStatus::Failed;
+                rec.reason = Some("not_deployed".into());
+                rec.message = Some(e.to_string());
+                rec.finished_at = Some(crate::model::now());
+                finish(&rec, &self.writer, &self.metrics, &self.callbacks);
+                return;
+            }
+        };
+        // Async work runs the deployment that is live when it starts.
+        rec.deployment_id = live.record.deployment.id;
+        rec.status = ExecutionStatus::Running;
+        self.writer.write(rec.clone());
+        run(
+            live,
+            rec,
+            self.writer.clone(),
+            self.metrics.clone(),
+            self.callbacks.clone(),
+            self.cfg.max_output_bytes,
+        )
+        .await;
+    }
+}
+
+/// Runs one execution on its live deployment and records the outcome. Returns the
+/// final record and, when the backend was unavailable, that error for sync callers.
+async fn run(
+    live: Arc<LiveDeployment>,
+    mut rec: ExecutionRecord,
+    writer: ExecutionWriter,
+    metrics: Arc<Metrics>,
+    callbacks: CallbackSender,
+    max_output_bytes: usize,
+) -> (ExecutionRecord, Option<BackendError>) {
+    let snapshot = &live.record.snapshot;
+    let stdin = serde_json::to_vec(&rec.input).expect("JSON values serialize");
+    let mut env: Vec<(String, String)> = snapshot
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    env.push((
+        "SKYBRIDGE_INPUT".into(),
+        String::from_utf8_lossy(&stdin).into_owned(),
+    ));
+    env.push(("SKYBRIDGE_FUNCTION".into(), rec.function.clone()));
+    env.push(("SKYBRIDGE_EXECUTION_ID".into(), rec.id.to_string()));
+    let req = RunRequest {
+        execution_id: rec.id,
+        function: rec.function.clone(),
+        stdin,
+        env,
+        limits: snapshot.limits,
+        max_output_bytes,
+    };
+    let mut unavailable = None;
+    match live.runnable.run(req).await {
+        Ok(o) => {
+            rec.status = o.status;
+            rec.exit_code = o.exit_code;
+            rec.stdout = o.stdout;
+            rec.stderr = o.stderr;
+            rec.stdout_truncated = o.stdout_truncated;
+            rec.stderr_truncated = o.stderr_truncated;
+            rec.reason = o.reason.map(str::to_string);
+            rec.message = o.message;
+            rec.duration_ms = Some(o.duration.as_millis() as u64);
+            metrics
+                .invoke_duration
+                .with_label_values(&[rec.backend.as_str()])
+                .observe(o.duration.as_secs_f64());
+        }
+        Err(e) => {
+            rec.status = ExecutionStatus::Failed;
+            rec.reason = Some(match e {
+                BackendError::Unavailable { .. } => "backend_unavailable".into(),
+                _ => "backend_error".into(),
+            });
+            rec.message = Some(e.to_string());
+            tracing::error!(execution = %rec.id, error = %e, "backend failed to run the function");
+            if matches!(e, BackendError::Unavailable { .. }) {
+                unavailable = Some(e);
+            }
+        }
+    }
+    rec.finished_at = Some(crate::model::now());
+    finish(&rec, &writer, &metrics, &callbacks);
+    (rec, unavailable)
+}
+
+fn finish(
+    rec: &ExecutionRecord,
+    writer: &ExecutionWriter,
+    metrics: &Metrics,
+    callbacks: &CallbackSender,
+) {
+    metrics
+        .invocations
+        .with_label_values(&[
+            rec.function.as_str(),
+            rec.backend.as_str(),
+            rec.status.as_str(),
+        ])
+        .inc();
+    writer.write(rec.clone());
+    if let Some(url) = &rec.callback_url {
+        callbacks.send(url.clone(), rec.to_api());
+    }
+}
+
+/// Hands queued ids to at most `workers` concurrent runs.
+async fn dispatch(
+    this: std::sync::Weak<Executions>,
+    mut rx: mpsc::UnboundedReceiver<Uuid>,
+    workers: usize,
+) {
+    let slots = Arc::new(Semaphore::new(workers));
+    while let Some(id) = rx.recv().await {
+        let permit = slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore never closed");
+        let Some(exec) = this.upgrade() else { return };
+        exec.metrics.queue_depth.dec();
+        tokio::spawn(async move {
+            let _permit = permit;
+            exec.work(id).await;
+        });
+    }
+}
+
+/// Deletes old executions every `prune_interval_ms`.
+async fn prune(this: std::sync::Weak<Executions>) {
+    loop {
+        let Some(interval) = this.upgrade().map(|e| e.cfg.prune_interval_ms) else {
+            return;
+        };
+        tokio::time::sleep(Duration::from_millis(interval)).await;
+        let Some(exec) = this.upgrade() else { return };
+        let cutoff =
+            crate::model::now() - chrono::Duration::seconds(exec.cfg.retention_max_age_secs as i64);
+        exec.writer.flush().await;
+        match exec
+            .store
+            .prune_executions(cutoff, exec.cfg.retention_max_count)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "pruned old executions"),
+            Err(e) => tracing::warn!(error = %e, "pruning executions failed"),
+        }
+    }
+}

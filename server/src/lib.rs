@@ -1,0 +1,20 @@
+//! Skybridge: a polyglot Function-as-a-Service runtime.
+//!
+//! See `ARCHITECTURE.md` for the map: [`api`] (HTTP) → [`functions`] / [`executions`]
+//! (services) → [`backend`] (one trait, one module per backend) and [`store`]
+//! (persistence), with [`artifacts`] the on-disk cache, [`config`] the settings and
+//! [`error`] the one place errors become HTTP.
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod artifacts;
+pub mod backend;
+pub mod bench;
+pub mod config;
+pub mod error;
+pub mod executions;
+pub mod functions;
+pub mod metrics;
+pub mod model;
+pub mod server;
+pub mod store;

@@ -1,0 +1,81 @@
+//! The `skybridge` command: `serve`, `openapi`, `bench`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use skybridge::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "skybridge",
+    version,
+    about = "Skybridge: a polyglot Function-as-a-Service runtime"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API server (default 127.0.0.1:3280, data in ./data).
+    Serve {
+        /// TOML config file; `SKYBRIDGE_<SECTION>_<KEY>` variables override it.
+        #[arg(long, short, env = "SKYBRIDGE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Print the OpenAPI document (what `openapi/openapi.json` holds).
+    Openapi,
+    /// Measure invoke latency against the in-process floor.
+    Bench(skybridge::bench::BenchArgs),
+}
+
+fn init_tracing(json: bool) {
+    use tracing_subscriber::{fmt, EnvFilter};
+    let filter =
+        EnvFilter::try_from_env("SKYBRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // SKYBRIDGE_CONFIG and SKYBRIDGE_LOG are read by the CLI itself, not config keys.
+    let env = std::env::vars().filter(|(k, _)| k != "SKYBRIDGE_CONFIG" && k != "SKYBRIDGE_LOG");
+    match cli.command {
+        Command::Openapi => {
+            print!("{}", skybridge::api::openapi_json());
+            Ok(())
+        }
+        Command::Serve { config } => {
+            let config = Config::load(config.as_deref(), env)?;
+            init_tracing(config.server.log_format == "json");
+            tokio::runtime::Runtime::new()?.block_on(skybridge::server::serve(
+                config,
+                shutdown_signal(),
+                |addr| {
+                    // Tests and scripts read this line to learn the port.
+                    println!("skybridge listening on http://{addr}");
+                    tracing::info!(%addr, "listening");
+                },
+            ))
+        }
+        Command::Bench(args) => {
+            init_tracing(false);
+            tokio::runtime::Runtime::new()?.block_on(skybridge::bench::run(args))
+        }
+    }
+}

@@ -1,0 +1,462 @@
+//! Domain model: functions, deployments and executions as the API and the store see them.
+//!
+//! Request shapes (`FunctionSpec`, `SourceSpec`) differ from stored/returned shapes
+//! (`Function`, `SourceInfo`): a wasm module arrives inline as base64 but is kept
+//! content-addressed on disk, so listing functions never ships megabytes of module.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// The execution backend a function runs on, chosen when it is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// wasmtime running a WASI preview-1 command module.
+    Wasm,
+    /// A container on a Docker Engine.
+    Docker,
+    /// A FreeBSD jail or a Linux namespace sandbox.
+    Jail,
+}
+
+impl BackendKind {
+    /// Every backend the API knows about, built or not.
+    pub const ALL: [BackendKind; 3] = [BackendKind::Wasm, BackendKind::Docker, BackendKind::Jail];
+
+    /// The lowercase name used in the API, the store and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Wasm => "wasm",
+            BackendKind::Docker => "docker",
+            BackendKind::Jail => "jail",
+        }
+    }
+
+    /// Parses the stored name back; `None` for anything unknown.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Where a function's code comes from, as submitted. Tagged by `type`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SourceSpec {
+    /// A WASI preview-1 command module (any language), base64 encoded.
+    Wasm {
+        /// The module bytes, standard base64.
+        #[schema(example = "AGFzbQEAAAA=")]
+        module: String,
+    },
+}
+
+/// Where a function's code comes from, as stored and returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum SourceInfo {
+    /// A WASI module kept in the content-addressed source store.
+    Wasm {
+        /// `sha256:<hex>` of the module bytes.
+        digest: String,
+        /// Size of the module in bytes.
+        size_bytes: u64,
+    },
+}
+
+/// Resource limits applied to every execution of a function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Memory cap in MiB (wasm: linear memory).
+    #[schema(example = 128)]
+    pub memory_mb: u32,
+    /// Wall-clock limit in milliseconds; past it the execution ends `timed_out`.
+    #[schema(example = 5000)]
+    pub timeout_ms: u64,
+}
+
+/// Limits as submitted: either may be left out and takes the configured default.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    /// Memory cap in MiB.
+    pub memory_mb: Option<u32>,
+    /// Wall-clock limit in milliseconds.
+    pub timeout_ms: Option<u64>,
+}
+
+/// A function as submitted to `POST /api/v1/functions` and `PUT /api/v1/functions/{name}`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionSpec {
+    /// Unique name: 1-63 characters of `a-z`, `0-9`, `-`, `_`, starting with a letter or digit.
+    #[schema(example = "hello")]
+    pub name: String,
+    /// Backend that runs the function.
+    pub backend: BackendKind,
+    /// The function's code.
+    pub source: SourceSpec,
+    /// Environment variables passed to every execution.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Resource limits; omitted fields take the server defaults.
+    #[serde(default)]
+    pub limits: LimitsSpec,
+}
+
+/// A stored function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Function {
+    /// Unique name.
+    #[schema(example = "hello")]
+    pub name: String,
+    /// Backend that runs the function.
+    pub backend: BackendKind,
+    /// Where the code comes from.
+    pub source: SourceInfo,
+    /// Environment variables passed to every execution.
+    pub env: BTreeMap<String, String>,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Incremented on every update; a deployment records the version it built.
+    pub version: i64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last update time.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Deployment state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeploymentStatus {
+    /// The artifact is being built.
+    Building,
+    /// The artifact is built; invocations use it.
+    Ready,
+    /// The build failed; see `build_log` and `error`.
+    Failed,
+}
+
+impl DeploymentStatus {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Building => "building",
+            Self::Ready => "ready",
+            Self::Failed => "failed",
+        }
+    }
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Building, Self::Ready, Self::Failed]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// One build of a function into a runnable artifact. Deployments are immutable
+/// snapshots: invocations run the newest ready deployment with the env and limits
+/// it was built with, so editing a function changes nothing until it is redeployed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Deployment {
+    /// Deployment id.
+    pub id: Uuid,
+    /// Function name.
+    pub function: String,
+    /// Function version this deployment was built from.
+    pub function_version: i64,
+    /// Build state.
+    pub status: DeploymentStatus,
+    /// `sha256:<hex>` of the built artifact, once ready.
+    pub artifact_digest: Option<String>,
+    /// What the build did, including compiler messages.
+    pub build_log: String,
+    /// Why the build failed, when it did.
+    pub error: Option<String>,
+    /// When the build started.
+    pub created_at: DateTime<Utc>,
+    /// When the build ended.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Execution state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionStatus {
+    /// Accepted for async execution, waiting for a worker.
+    Queued,
+    /// Running now.
+    Running,
+    /// Exited with code 0.
+    Succeeded,
+    /// Exited non-zero, trapped, ran out of memory or was interrupted; see `reason`.
+    Failed,
+    /// Ran past `limits.timeout_ms` and was stopped.
+    TimedOut,
+}
+
+impl ExecutionStatus {
+    /// Every status.
+    pub const ALL: [ExecutionStatus; 5] = [
+        Self::Queued,
+        Self::Running,
+        Self::Succeeded,
+        Self::Failed,
+        Self::TimedOut,
+    ];
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::TimedOut => "timed_out",
+        }
+    }
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+    /// Whether the execution has ended.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::TimedOut)
+    }
+}
+
+/// One run of a function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Execution {
+    /// Execution id (UUIDv7, so ids sort by creation time).
+    pub id: Uuid,
+    /// Function name.
+    pub function: String,
+    /// Deployment that ran it.
+    pub deployment_id: Uuid,
+    /// Backend that ran it.
+    pub backend: BackendKind,
+    /// Current state.
+    pub status: ExecutionStatus,
+    /// The input, exactly as given to invoke; the function read its JSON text on stdin.
+    pub input: Value,
+    /// stdout parsed as JSON when it is valid JSON, otherwise stdout as a string.
+    pub output: Option<Value>,
+    /// What the function wrote to stderr (its logs), possibly truncated.
+    pub stderr: String,
+    /// Whether stdout was cut at the configured output cap.
+    pub stdout_truncated: bool,
+    /// Whether stderr was cut at the configured output cap.
+    pub stderr_truncated: bool,
+    /// Exit code, when the function exited.
+    pub exit_code: Option<i32>,
+    /// Stable code for why it did not succeed: `nonzero_exit`, `timeout`,
+    /// `memory_limit`, `trap`, `interrupted`, `backend_error`.
+    pub reason: Option<String>,
+    /// Human-readable detail for `reason`.
+    pub message: Option<String>,
+    /// Wall-clock run time in milliseconds.
+    pub duration_ms: Option<u64>,
+    /// URL that receives the finished execution by POST.
+    pub callback_url: Option<String>,
+    /// When the invocation was accepted.
+    pub created_at: DateTime<Utc>,
+    /// When it started running.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Full captured output of an execution.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ExecutionLogs {
+    /// Execution id.
+    pub id: Uuid,
+    /// Raw stdout (lossy UTF-8), possibly truncated.
+    pub stdout: String,
+    /// Raw stderr (lossy UTF-8), possibly truncated.
+    pub stderr: String,
+    /// Whether stdout was cut at the output cap.
+    pub stdout_truncated: bool,
+    /// Whether stderr was cut at the output cap.
+    pub stderr_truncated: bool,
+}
+
+/// An execution as the store keeps it: the API view plus raw stdout for `/logs`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionRecord {
+    /// Execution id.
+    pub id: Uuid,
+    /// Function name.
+    pub function: String,
+    /// Deployment that runs it.
+    pub deployment_id: Uuid,
+    /// Backend that runs it.
+    pub backend: BackendKind,
+    /// Current state.
+    pub status: ExecutionStatus,
+    /// The input as given to invoke.
+    pub input: Value,
+    /// Captured stdout, at most the output cap.
+    pub stdout: Vec<u8>,
+    /// Captured stderr, at most the output cap.
+    pub stderr: Vec<u8>,
+    /// stdout was cut.
+    pub stdout_truncated: bool,
+    /// stderr was cut.
+    pub stderr_truncated: bool,
+    /// Exit code.
+    pub exit_code: Option<i32>,
+    /// Stable failure code.
+    pub reason: Option<String>,
+    /// Failure detail.
+    pub message: Option<String>,
+    /// Run time.
+    pub duration_ms: Option<u64>,
+    /// Callback target.
+    pub callback_url: Option<String>,
+    /// Accepted at.
+    pub created_at: DateTime<Utc>,
+    /// Started at.
+    pub started_at: Option<DateTime<Utc>>,
+    /// Ended at.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl ExecutionRecord {
+    /// A new execution of `deployment`, in state `status`, accepted now.
+    pub fn new(
+        function: &str,
+        deployment_id: Uuid,
+        backend: BackendKind,
+        status: ExecutionStatus,
+        input: Value,
+        callback_url: Option<String>,
+    ) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            function: function.to_string(),
+            deployment_id,
+            backend,
+            status,
+            input,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            stdout_truncated: false,
+            stderr_truncated: false,
+            exit_code: None,
+            reason: None,
+            message: None,
+            duration_ms: None,
+            callback_url,
+            created_at: now(),
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
+    /// The API view.
+    pub fn to_api(&self) -> Execution {
+        Execution {
+            id: self.id,
+            function: self.function.clone(),
+            deployment_id: self.deployment_id,
+            backend: self.backend,
+            status: self.status,
+            input: self.input.clone(),
+            output: output_value(&self.stdout),
+            stderr: String::from_utf8_lossy(&self.stderr).into_owned(),
+            stdout_truncated: self.stdout_truncated,
+            stderr_truncated: self.stderr_truncated,
+            exit_code: self.exit_code,
+            reason: self.reason.clone(),
+            message: self.message.clone(),
+            duration_ms: self.duration_ms,
+            callback_url: self.callback_url.clone(),
+            created_at: self.created_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+        }
+    }
+
+    /// The `/logs` view.
+    pub fn logs(&self) -> ExecutionLogs {
+        ExecutionLogs {
+            id: self.id,
+            stdout: String::from_utf8_lossy(&self.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&self.stderr).into_owned(),
+            stdout_truncated: self.stdout_truncated,
+            stderr_truncated: self.stderr_truncated,
+        }
+    }
+}
+
+/// The current time at the store's precision (milliseconds), so records read back
+/// equal the records written.
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(3)
+}
+
+/// Turns captured stdout into the `output` field: JSON when it parses, else text.
+pub fn output_value(stdout: &[u8]) -> Option<Value> {
+    if stdout.is_empty() {
+        return None;
+    }
+    match serde_json::from_slice::<Value>(stdout) {
+        Ok(v) => Some(v),
+        Err(_) => Some(Value::String(String::from_utf8_lossy(stdout).into_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_json_when_stdout_parses() {
+        assert_eq!(
+            output_value(b"{\"a\":1}\n"),
+            Some(serde_json::json!({"a": 1}))
+        );
+        assert_eq!(output_value(b"42"), Some(serde_json::json!(42)));
+    }
+
+    #[test]
+    fn output_is_text_otherwise_and_none_when_empty() {
+        assert_eq!(
+            output_value(b"hello world\n"),
+            Some(Value::String("hello world\n".into()))
+        );
+        assert_eq!(output_value(b""), None);
+    }
+
+    #[test]
+    fn source_spec_rejects_unknown_fields_and_types() {
+        let ok: SourceSpec = serde_json::from_str(r#"{"type":"wasm","module":"AA=="}"#).unwrap();
+        assert!(matches!(ok, SourceSpec::Wasm { .. }));
+        let err = serde_json::from_str::<SourceSpec>(r#"{"type":"wasm","module":"AA==","x":1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `x`"), "{err}");
+        let err = serde_json::from_str::<SourceSpec>(r#"{"type":"cobol"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown variant `cobol`"), "{err}");
+    }
+
+    #[test]
+    fn statuses_round_trip_through_their_stored_names() {
+        for s in ExecutionStatus::ALL {
+            assert_eq!(ExecutionStatus::parse(s.as_str()), Some(s));
+        }
+        for k in BackendKind::ALL {
+            assert_eq!(BackendKind::parse(k.as_str()), Some(k));
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Wiring: open the store and cache, build the backends and services, serve HTTP,
+//! shut down cleanly.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::api::{app, AppState};
+use crate::artifacts::ArtifactCache;
+use crate::backend::wasm::WasmBackend;
+use crate::backend::Backends;
+use crate::config::Config;
+use crate::executions::{ExecutionTasks, Executions};
+use crate::functions::FunctionService;
+use crate::metrics::Metrics;
+use crate::store::{SqliteStore, Store};
+
+/// How long shutdown waits for running executions and pending writes.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Opens everything under the data dir and starts background work.
+pub async fn assemble(config: Config) -> anyhow::Result<(AppState, ExecutionTasks)> {
+    let data_dir = &config.server.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&data_dir.join("skybridge.db"))
+            .await
+            .context("opening the SQLite store")?,
+    );
+    let cache = ArtifactCache::open(data_dir).context("opening the artifact cache")?;
+    let metrics = Arc::new(Metrics::new());
+    let wasm = WasmBackend::new(&config.wasm, &config.limits, cache.clone())
+        .context("starting the wasm backend")?;
+    let backends = Backends::new(vec![Arc::new(wasm)]);
+    let functions = Arc::new(FunctionService::new(
+        store.clone(),
+        backends.clone(),
+        cache,
+        config.limits.clone(),
+        metrics.clone(),
+    ));
+    let (executions, tasks) = Executions::start(
+        store,
+        functions.clone(),
+        config.executions.clone(),
+        &config.limits,
+        metrics.clone(),
+    )
+    .await
+    .context("starting the execution engine")?;
+    let state = AppState {
+        config: Arc::new(config),
+        functions,
+        executions,
+        backends,
+        metrics,
+    };
+    Ok((state, tasks))
+}
+
+/// Serves until `shutdown` resolves, then lets running work finish (bounded).
+/// `on_bound` receives the actual address (useful with port 0).
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_bound: impl FnOnce(std::net::SocketAddr),
+) -> anyhow::Result<()> {
+    let listen = config.server.listen;
+    let (state, tasks) = assemble(config).await?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    on_bound(listener.local_addr()?);
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("shutting down: finishing running executions and pending writes");
+    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.finish())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown grace period over; unfinished executions resume as interrupted");
+    }
+    Ok(())
+}

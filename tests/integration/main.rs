@@ -1,0 +1,9 @@
+//! Integration tests: the real `skybridge` binary on 127.0.0.1:0, a fresh data dir
+//! each, real wasmtime, real Go-built WASI modules, real SQLite.
+
+mod common;
+mod docs;
+mod errors;
+mod lifecycle;
+mod restart;
+mod sandbox;
