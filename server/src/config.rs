@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 /// Prefix of environment overrides.
 pub const ENV_PREFIX: &str = "SKYBRIDGE_";
 
+/// `SKYBRIDGE_*` variables that are not config keys: the config file path, the
+/// log filter and the Go toolchain path are read by the CLI and the build pipeline.
+pub const RESERVED_ENV: [&str; 3] = ["SKYBRIDGE_CONFIG", "SKYBRIDGE_LOG", "SKYBRIDGE_GO"];
+
 /// Configuration errors.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

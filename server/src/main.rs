@@ -53,8 +53,7 @@ async fn shutdown_signal() {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    // SKYBRIDGE_CONFIG and SKYBRIDGE_LOG are read by the CLI itself, not config keys.
-    let env = std::env::vars().filter(|(k, _)| k != "SKYBRIDGE_CONFIG" && k != "SKYBRIDGE_LOG");
+    let env = std::env::vars().filter(|(k, _)| !skybridge::config::RESERVED_ENV.contains(&k.as_str()));
     match cli.command {
         Command::Openapi => {
             print!("{}", skybridge::api::openapi_json());

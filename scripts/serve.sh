@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs what the server needs and starts it on its embedded defaults:
+# SQLite and artifacts in ./data, listening on 127.0.0.1:3280.
+# Extra arguments go to `skybridge serve` (e.g. --config skybridge.toml).
+source "$(dirname "$0")/lib.sh"
+require_cargo
+install_go   # for building the Go examples to WASI
+log "building skybridge (release)"
+cargo build --release --bin skybridge
+exec target/release/skybridge serve "$@"
