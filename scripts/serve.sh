@@ -5,6 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 require_cargo
 install_go   # for building the Go examples to WASI
+command -v curl >/dev/null || apt_install curl   # for the README walkthrough
 log "building skybridge (release)"
 cargo build --release --bin skybridge
 exec target/release/skybridge serve "$@"

@@ -66,7 +66,8 @@ fn summarize(name: &str, concurrency: usize, mut lat: Vec<Duration>, wall: Durat
 
 /// Runs the benchmark and prints a Markdown table with ratios and targets.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let module = std::fs::read(&args.module).with_context(|| format!("reading {}", args.module.display()))?;
+    let module = std::fs::read(&args.module)
+        .with_context(|| format!("reading {}", args.module.display()))?;
     let input: Value = serde_json::from_str(&args.input).context("--input is not JSON")?;
     let scratch = tempfile_dir()?;
     let config = {
@@ -80,14 +81,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // Floor: the backend alone.
     let cache = ArtifactCache::open(&scratch.join("floor"))?;
     let backend = WasmBackend::new(&config.wasm, &config.limits, cache)?;
-    eprintln!("compiling {} ({} bytes) for the floor...", args.module.display(), module.len());
+    eprintln!(
+        "compiling {} ({} bytes) for the floor...",
+        args.module.display(),
+        module.len()
+    );
     let runnable = backend.load_module_bytes(&module).await?;
     let stdin = serde_json::to_vec(&input)?;
     let request = RunRequest {
         execution_id: uuid::Uuid::now_v7(),
         function: "bench".into(),
         stdin: stdin.clone(),
-        env: vec![("SKYBRIDGE_INPUT".into(), String::from_utf8_lossy(&stdin).into_owned())],
+        env: vec![(
+            "SKYBRIDGE_INPUT".into(),
+            String::from_utf8_lossy(&stdin).into_owned(),
+        )],
         limits: Limits {
             memory_mb: config.limits.default_memory_mb,
             timeout_ms: config.limits.default_timeout_ms,
@@ -103,13 +111,22 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             async move {
                 let o = runnable.run(request).await?;
                 if o.exit_code != Some(0) {
-                    bail!("floor run failed: {:?} {}", o.reason, String::from_utf8_lossy(&o.stderr));
+                    bail!(
+                        "floor run failed: {:?} {}",
+                        o.reason,
+                        String::from_utf8_lossy(&o.stderr)
+                    );
                 }
                 Ok(())
             }
         })
         .await?;
-        rows.push(summarize("floor: in-process instantiate + run", c, lat, wall));
+        rows.push(summarize(
+            "floor: in-process instantiate + run",
+            c,
+            lat,
+            wall,
+        ));
     }
     drop(runnable);
     drop(backend);
@@ -127,16 +144,25 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         },
     ));
     let base = format!("http://{}", addr_rx.await.context("server did not start")?);
-    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
     use base64::Engine as _;
     let spec = json!({"name": "bench", "backend": "wasm",
         "source": {"type": "wasm", "module": base64::engine::general_purpose::STANDARD.encode(&module)}});
-    let r = client.post(format!("{base}/api/v1/functions")).json(&spec).send().await?;
+    let r = client
+        .post(format!("{base}/api/v1/functions"))
+        .json(&spec)
+        .send()
+        .await?;
     if !r.status().is_success() {
         bail!("create failed: {}", r.text().await?);
     }
     eprintln!("deploying through the API...");
-    let r = client.post(format!("{base}/api/v1/functions/bench/deploy")).send().await?;
+    let r = client
+        .post(format!("{base}/api/v1/functions/bench/deploy"))
+        .send()
+        .await?;
     if !r.status().is_success() {
         bail!("deploy failed: {}", r.text().await?);
     }
@@ -174,7 +200,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
 /// Runs `op` `n` times (plus a warm-up of n/10) from `concurrency` tasks; returns
 /// each measured latency and the measured wall time.
-async fn drive<F, Fut>(concurrency: usize, n: usize, op: F) -> anyhow::Result<(Vec<Duration>, Duration)>
+async fn drive<F, Fut>(
+    concurrency: usize,
+    n: usize,
+    op: F,
+) -> anyhow::Result<(Vec<Duration>, Duration)>
 where
     F: Fn() -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
@@ -215,7 +245,10 @@ fn ms(d: Duration) -> String {
 }
 
 fn print_table(rows: &[Row]) {
-    let floor = |c: usize| rows.iter().find(|r| r.name.starts_with("floor") && r.concurrency == c);
+    let floor = |c: usize| {
+        rows.iter()
+            .find(|r| r.name.starts_with("floor") && r.concurrency == c)
+    };
     println!("| measurement | concurrency | p50 ms | p99 ms | invocations/s | p50 / floor p50 |");
     println!("|---|---:|---:|---:|---:|---:|");
     for r in rows {
@@ -232,7 +265,10 @@ fn print_table(rows: &[Row]) {
             ratio
         );
     }
-    let http = |c: usize| rows.iter().find(|r| r.name.starts_with("HTTP") && r.concurrency == c);
+    let http = |c: usize| {
+        rows.iter()
+            .find(|r| r.name.starts_with("HTTP") && r.concurrency == c)
+    };
     if let (Some(f), Some(h)) = (floor(1), http(1)) {
         let ratio = h.p50.as_secs_f64() / f.p50.as_secs_f64();
         let verdict = if ratio <= 1.5 { "met" } else { "MISSED" };
@@ -240,6 +276,9 @@ fn print_table(rows: &[Row]) {
     }
     if let Some(h) = http(16) {
         let verdict = if h.per_sec >= 1000.0 { "met" } else { "MISSED" };
-        println!("target >= 1000 invocations/s at concurrency 16: {:.0}/s ({verdict})", h.per_sec);
+        println!(
+            "target >= 1000 invocations/s at concurrency 16: {:.0}/s ({verdict})",
+            h.per_sec
+        );
     }
 }

@@ -187,9 +187,11 @@ impl Config {
         for (key, value) in env {
             apply_env_override(&mut root, &key, &value)?;
         }
-        let config: Config = toml::Value::Table(root)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(root)).map_err(
+            |e: serde_path_to_error::Error<toml::de::Error>| {
+                ConfigError::Invalid(format!("{}: {}", e.path(), e.inner().message()))
+            },
+        )?;
         config.validate()?;
         Ok(config)
     }
@@ -203,8 +205,16 @@ impl Config {
         if l.default_timeout_ms == 0 || l.default_timeout_ms > l.max_timeout_ms {
             return bad("limits.default_timeout_ms must be between 1 and limits.max_timeout_ms");
         }
-        if self.executions.workers == 0 {
+        let e = &self.executions;
+        if e.workers == 0 {
             return bad("executions.workers must be at least 1");
+        }
+        if e.prune_interval_ms == 0 || e.callback_timeout_ms == 0 || e.max_output_bytes == 0 {
+            return bad("executions.prune_interval_ms, callback_timeout_ms and max_output_bytes must be at least 1");
+        }
+        // chrono durations overflow past ~292 years; nobody keeps records longer.
+        if e.retention_max_age_secs > 100 * 365 * 24 * 3600 {
+            return bad("executions.retention_max_age_secs must be at most 100 years");
         }
         if self.wasm.max_instances == 0 || self.wasm.epoch_tick_ms == 0 {
             return bad("wasm.max_instances and wasm.epoch_tick_ms must be at least 1");
@@ -322,6 +332,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("expected an integer"), "{err}");
+
+        std::fs::write(&path, "[executions]\nworkers = \"many\"\n").unwrap();
+        let err = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(
+            err.contains("executions.workers"),
+            "type errors name the key: {err}"
+        );
     }
 
     #[test]

@@ -150,6 +150,7 @@ impl From<BackendError> for AppError {
             BackendError::Unavailable { backend, reason } => {
                 AppError::BackendUnavailable { backend, reason }
             }
+            BackendError::NotBuilt(kind) => AppError::UnsupportedBackend(kind),
             other => AppError::Internal(anyhow::Error::new(other)),
         }
     }

@@ -13,9 +13,10 @@ use crate::config::LimitsConfig;
 use crate::error::{AppError, AppResult};
 use crate::metrics::Metrics;
 use crate::model::{
-    Deployment, DeploymentStatus, Function, FunctionSpec, Limits, SourceInfo, SourceSpec,
+    Deployment, DeploymentStatus, ExecutionStatus, Function, FunctionSpec, Limits, SourceInfo,
+    SourceSpec,
 };
-use crate::store::{ArtifactRecord, DeploymentRecord, Store};
+use crate::store::{ArtifactRecord, DeploymentRecord, Store, StoreError};
 
 /// A ready deployment, loaded and runnable.
 pub struct LiveDeployment {
@@ -165,7 +166,8 @@ impl FunctionService {
         }
     }
 
-    /// Validates a spec and turns it into a stored function (not yet saved).
+    /// Validates a spec and turns it into a function (source stored, row not yet
+    /// written). Call under the lifecycle lock so GC cannot take the source away.
     fn materialize(
         &self,
         spec: FunctionSpec,
@@ -177,19 +179,18 @@ impl FunctionService {
             .backends
             .get(spec.backend)
             .map_err(|_| AppError::UnsupportedBackend(spec.backend))?;
-        let digest = self
-            .cache
-            .put_source(&valid.source)
-            .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("storing source")))?;
         let source = match spec.source {
             SourceSpec::Wasm { .. } => SourceInfo::Wasm {
-                digest,
+                digest: crate::artifacts::digest(&valid.source),
                 size_bytes: valid.source.len() as u64,
             },
         };
         backend
             .accepts(&source)
             .map_err(|m| AppError::validation("source.type", m))?;
+        self.cache
+            .put_source(&valid.source)
+            .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("storing source")))?;
         let now = crate::model::now();
         Ok(Function {
             name: spec.name,
@@ -205,15 +206,20 @@ impl FunctionService {
 
     /// Creates a function (not deployed).
     pub async fn create(&self, spec: FunctionSpec) -> AppResult<Function> {
+        let _guard = self.lifecycle.lock().await;
         let f = self.materialize(spec, 1, None)?;
-        self.store.create_function(&f).await.map_err(|e| match e {
-            crate::store::StoreError::Conflict(name) => AppError::FunctionExists(name),
-            other => other.into(),
-        })?;
+        if let Err(e) = self.store.create_function(&f).await {
+            self.remove_unused_source(&f.source).await;
+            return Err(match e {
+                StoreError::Conflict(name) => AppError::FunctionExists(name),
+                other => other.into(),
+            });
+        }
         Ok(f)
     }
 
-    /// Replaces a function's spec. The live deployment keeps running until the next deploy.
+    /// Replaces a function's spec. The live deployment keeps running until the next
+    /// deploy. Two racing updates cannot both win: the loser gets 409 `conflict`.
     pub async fn update(&self, name: &str, spec: FunctionSpec) -> AppResult<Function> {
         if spec.name != name {
             return Err(AppError::validation(
@@ -221,13 +227,21 @@ impl FunctionService {
                 format!("must match the name in the path (`{name}`); functions cannot be renamed"),
             ));
         }
+        let _guard = self.lifecycle.lock().await;
         let old = self.get(name).await?;
         let f = self.materialize(spec, old.version + 1, Some(old.created_at))?;
-        if !self.store.update_function(&f).await? {
-            return Err(AppError::FunctionNotFound(name.into()));
+        if !self.store.update_function(&f, old.version).await? {
+            self.remove_unused_source(&f.source).await;
+            return Err(match self.store.get_function(name).await? {
+                None => AppError::FunctionNotFound(name.into()),
+                Some(_) => StoreError::Conflict(format!(
+                    "function `{name}` changed during the update; retry"
+                ))
+                .into(),
+            });
         }
         if old.source != f.source {
-            self.collect_garbage(Some(&old.source)).await;
+            self.remove_unused_source(&old.source).await;
         }
         Ok(f)
     }
@@ -247,31 +261,50 @@ impl FunctionService {
 
     /// Deletes a function, its deployments and executions, and artifacts nothing else uses.
     pub async fn delete(&self, name: &str) -> AppResult<()> {
+        let _guard = self.lifecycle.lock().await;
         let f = self.get(name).await?;
-        {
-            let _guard = self.lifecycle.lock().await;
-            if !self.store.delete_function(name).await? {
-                return Err(AppError::FunctionNotFound(name.into()));
-            }
-            self.live.write().expect("live lock").remove(name);
+        if !self.store.delete_function(name).await? {
+            return Err(AppError::FunctionNotFound(name.into()));
         }
-        self.collect_garbage(Some(&f.source)).await;
+        self.live.write().expect("live lock").remove(name);
+        for status in ExecutionStatus::ALL {
+            let _ = self.metrics.invocations.remove_label_values(&[
+                name,
+                f.backend.as_str(),
+                status.as_str(),
+            ]);
+        }
+        self.collect_artifacts().await;
+        self.remove_unused_source(&f.source).await;
         Ok(())
     }
 
-    /// Removes artifacts no deployment refers to, and `source` if no function uses it.
+    /// Removes a source blob no function uses. Call under the lifecycle lock.
     /// Failures are logged: garbage left behind costs disk, not correctness.
-    async fn collect_garbage(&self, source: Option<&SourceInfo>) {
-        let _guard = self.lifecycle.lock().await;
+    async fn remove_unused_source(&self, source: &SourceInfo) {
+        let SourceInfo::Wasm { digest, .. } = source;
+        let result: anyhow::Result<()> = async {
+            if !self.store.source_in_use(digest).await? {
+                self.cache.remove_source(digest)?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %format!("{e:#}"), %digest, "removing an unused source failed");
+        }
+    }
+
+    /// Removes artifacts no deployment refers to. Call under the lifecycle lock.
+    /// An artifact whose build lock is held belongs to a deploy in progress that
+    /// has not recorded it yet: it is skipped.
+    async fn collect_artifacts(&self) {
         let result: anyhow::Result<()> = async {
             for a in self.store.unreferenced_artifacts().await? {
+                let lock = self.build_lock(&a.digest);
+                let Ok(_held) = lock.try_lock() else { continue };
                 self.cache.remove_artifact(&a.path)?;
                 self.store.delete_artifact(&a.digest).await?;
-            }
-            if let Some(SourceInfo::Wasm { digest, .. }) = source {
-                if !self.store.source_in_use(digest).await? {
-                    self.cache.remove_source(digest)?;
-                }
             }
             Ok(())
         }
@@ -279,6 +312,20 @@ impl FunctionService {
         if let Err(e) = result {
             tracing::warn!(error = %format!("{e:#}"), "artifact garbage collection failed");
         }
+        self.forget_idle_build_locks();
+    }
+
+    fn build_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut builds = self.builds.lock().expect("builds lock");
+        builds.entry(key.to_string()).or_default().clone()
+    }
+
+    /// Drops build locks nobody holds or waits for, so the map does not grow forever.
+    fn forget_idle_build_locks(&self) {
+        self.builds
+            .lock()
+            .expect("builds lock")
+            .retain(|_, lock| Arc::strong_count(lock) > 1);
     }
 
     /// A page of a function's deployments, newest first.
@@ -294,7 +341,8 @@ impl FunctionService {
 
     /// Builds the function's current spec into a ready deployment.
     /// A failed build is stored as a `failed` deployment and reported as
-    /// [`AppError::DeploymentFailed`] with the build's message.
+    /// [`AppError::DeploymentFailed`] with the build's message. Run it detached
+    /// from the request (see `api::detached`): a hang-up must not strand a build.
     pub async fn deploy(&self, name: &str) -> AppResult<Deployment> {
         let f = self.get(name).await?;
         let backend = self
@@ -318,84 +366,101 @@ impl FunctionService {
         };
         self.store.put_deployment(&rec).await?;
 
-        let built = self.build_artifact(backend.as_ref(), &f).await;
-        let runnable = match built {
-            Ok((artifact, log)) => {
+        // The build lock stays held until the deployment refers to the artifact,
+        // so garbage collection cannot remove it in between.
+        let outcome = match self.build_artifact(backend.as_ref(), &f, false).await {
+            Ok((artifact, log, held)) => {
                 rec.deployment.build_log = log;
                 rec.deployment.artifact_digest = Some(artifact.digest.clone());
-                match backend.load(&artifact.path).await {
-                    Ok(r) => Ok((artifact, r)),
-                    Err(e) => Err(e),
-                }
+                backend
+                    .load(&artifact.path)
+                    .await
+                    .map(|r| (artifact, r, held))
             }
             Err(e) => Err(e),
         };
         rec.deployment.finished_at = Some(crate::model::now());
-        match runnable {
-            Ok((artifact, runnable)) => {
-                rec.deployment.status = DeploymentStatus::Ready;
-                let _guard = self.lifecycle.lock().await;
-                if self.store.get_function(name).await?.is_none() {
-                    return Err(AppError::FunctionNotFound(name.into()));
-                }
-                self.store.put_artifact(&artifact).await?;
-                self.store.put_deployment(&rec).await?;
-                let live = Arc::new(LiveDeployment {
-                    record: rec.clone(),
-                    runnable,
-                });
-                let mut map = self.live.write().expect("live lock");
-                // Two racing deploys: the newer one (ids are time-ordered) wins.
-                let newer = map
-                    .get(name)
-                    .is_none_or(|cur| cur.record.deployment.id < rec.deployment.id);
-                if newer {
-                    map.insert(name.to_string(), live);
-                }
-                Ok(rec.deployment)
+        let (artifact, runnable, _held) = match outcome {
+            Ok(ok) => ok,
+            Err(e) => return Err(self.record_failed_deployment(rec, e).await),
+        };
+
+        let _guard = self.lifecycle.lock().await;
+        match self.store.get_function(name).await? {
+            Some(current) if current.created_at == f.created_at => {}
+            _ => {
+                // Deleted (and maybe re-created) while building: this build is stale.
+                return Err(AppError::FunctionNotFound(name.into()));
             }
-            Err(e) => {
-                let unavailable = matches!(e, BackendError::Unavailable { .. });
-                let (message, log) = match &e {
-                    BackendError::Build { message, log } => (message.clone(), log.clone()),
-                    other => (other.to_string(), String::new()),
-                };
-                rec.deployment.status = DeploymentStatus::Failed;
-                rec.deployment.build_log.push_str(&log);
-                rec.deployment.error = Some(message.clone());
-                self.store.put_deployment(&rec).await?;
-                if unavailable {
-                    return Err(e.into());
-                }
-                Err(AppError::DeploymentFailed {
-                    id: rec.deployment.id,
-                    message,
-                })
+        }
+        rec.deployment.status = DeploymentStatus::Ready;
+        self.store.put_artifact(&artifact).await?;
+        self.store.put_deployment(&rec).await?;
+        let live = Arc::new(LiveDeployment {
+            record: rec.clone(),
+            runnable,
+        });
+        let mut map = self.live.write().expect("live lock");
+        // Two racing deploys: the newer one (ids are time-ordered) wins.
+        let newer = map
+            .get(name)
+            .is_none_or(|cur| cur.record.deployment.id < rec.deployment.id);
+        if newer {
+            map.insert(name.to_string(), live);
+        }
+        Ok(rec.deployment)
+    }
+
+    /// Stores a failed deployment and picks the API error: the build's own failure
+    /// is the user's (422 with its message); anything else is the platform's.
+    async fn record_failed_deployment(
+        &self,
+        mut rec: DeploymentRecord,
+        e: BackendError,
+    ) -> AppError {
+        let message = match &e {
+            BackendError::Build { message, log } => {
+                rec.deployment.build_log.push_str(log);
+                message.clone()
             }
+            other => other.to_string(),
+        };
+        rec.deployment.status = DeploymentStatus::Failed;
+        rec.deployment.error = Some(message.clone());
+        if let Err(store_err) = self.store.put_deployment(&rec).await {
+            return store_err.into();
+        }
+        match e {
+            BackendError::Build { .. } => AppError::DeploymentFailed {
+                id: rec.deployment.id,
+                message,
+            },
+            other => other.into(),
         }
     }
 
     /// Finds the artifact in the cache or builds it (once per key, however many
-    /// deploys ask at the same time). Returns the record and the build log.
+    /// deploys ask at the same time; `force` rebuilds anyway). Returns the record,
+    /// the build log and the held build lock.
     async fn build_artifact(
         &self,
         backend: &dyn crate::backend::Backend,
         f: &Function,
-    ) -> Result<(ArtifactRecord, String), BackendError> {
+        force: bool,
+    ) -> Result<(ArtifactRecord, String, tokio::sync::OwnedMutexGuard<()>), BackendError> {
         let SourceInfo::Wasm {
             digest: source_digest,
             ..
         } = &f.source;
         let key = backend.artifact_key(source_digest);
-        let lock = {
-            let mut builds = self.builds.lock().expect("builds lock");
-            builds.entry(key.clone()).or_default().clone()
-        };
-        let _building = lock.lock().await;
-        if let Ok(Some(existing)) = self.store.get_artifact(&key).await {
-            if self.cache.resolve(&existing.path).exists() {
-                let log = format!("artifact cache hit: {key}\n");
-                return Ok((existing, log));
+        self.forget_idle_build_locks();
+        let held = self.build_lock(&key).lock_owned().await;
+        if !force {
+            if let Ok(Some(existing)) = self.store.get_artifact(&key).await {
+                if self.cache.resolve(&existing.path).exists() {
+                    let log = format!("artifact cache hit: {key}\n");
+                    return Ok((existing, log, held));
+                }
             }
         }
         let source = self.cache.read_source(source_digest)?;
@@ -417,11 +482,14 @@ impl FunctionService {
                 source_digest: source_digest.clone(),
             },
             built.log,
+            held,
         ))
     }
 
     /// The live deployment of `name`: from memory, else loaded from the store
-    /// (after a restart) without rebuilding.
+    /// (after a restart) without rebuilding. An artifact this engine can no longer
+    /// load (e.g. written by another wasmtime version) is rebuilt from the stored
+    /// source once, instead of failing every invoke.
     pub async fn live(&self, name: &str) -> AppResult<Arc<LiveDeployment>> {
         if let Some(live) = self.live.read().expect("live lock").get(name) {
             return Ok(live.clone());
@@ -431,25 +499,46 @@ impl FunctionService {
             return Ok(live.clone());
         }
         let f = self.get(name).await?;
-        let record = self
+        let mut record = self
             .store
             .active_deployment(name)
             .await?
             .ok_or_else(|| AppError::NotDeployed(name.into()))?;
-        let digest = record.deployment.artifact_digest.clone().ok_or_else(|| {
-            anyhow::anyhow!("ready deployment {} has no artifact", record.deployment.id)
-        })?;
-        let artifact = self.store.get_artifact(&digest).await?.ok_or_else(|| {
-            anyhow::anyhow!(
-                "artifact {digest} of deployment {} is not indexed",
-                record.deployment.id
-            )
-        })?;
         let backend = self
             .backends
             .get(f.backend)
-            .map_err(|_| AppError::UnsupportedBackend(f.backend))?;
-        let runnable = backend.load(&artifact.path).await?;
+            .map_err(|_| AppError::UnsupportedBackend(f.backend))?
+            .clone();
+        let digest = record.deployment.artifact_digest.clone().ok_or_else(|| {
+            anyhow::anyhow!("ready deployment {} has no artifact", record.deployment.id)
+        })?;
+        let artifact = self.store.get_artifact(&digest).await?;
+        let loaded = match &artifact {
+            Some(a) => backend.load(&a.path).await,
+            None => Err(BackendError::Artifact {
+                path: digest.clone(),
+                message: "not in the artifact index".into(),
+            }),
+        };
+        let runnable = match loaded {
+            Ok(r) => r,
+            Err(BackendError::Artifact { path, message }) => {
+                tracing::warn!(function = name, %path, %message, "artifact does not load; rebuilding it from source");
+                let (artifact, log, _held) = self
+                    .build_artifact(backend.as_ref(), &record.snapshot, true)
+                    .await?;
+                let runnable = backend.load(&artifact.path).await?;
+                self.store.put_artifact(&artifact).await?;
+                record.deployment.artifact_digest = Some(artifact.digest);
+                record
+                    .deployment
+                    .build_log
+                    .push_str(&format!("rebuilt after restart: {log}"));
+                self.store.put_deployment(&record).await?;
+                runnable
+            }
+            Err(e) => return Err(e.into()),
+        };
         let live = Arc::new(LiveDeployment { record, runnable });
         self.live
             .write()

@@ -53,7 +53,8 @@ async fn shutdown_signal() {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let env = std::env::vars().filter(|(k, _)| !skybridge::config::RESERVED_ENV.contains(&k.as_str()));
+    let env =
+        std::env::vars().filter(|(k, _)| !skybridge::config::RESERVED_ENV.contains(&k.as_str()));
     match cli.command {
         Command::Openapi => {
             print!("{}", skybridge::api::openapi_json());
@@ -62,7 +63,8 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { config } => {
             let config = Config::load(config.as_deref(), env)?;
             init_tracing(config.server.log_format == "json");
-            tokio::runtime::Runtime::new()?.block_on(skybridge::server::serve(
+            let runtime = tokio::runtime::Runtime::new()?;
+            let result = runtime.block_on(skybridge::server::serve(
                 config,
                 shutdown_signal(),
                 |addr| {
@@ -70,7 +72,10 @@ fn main() -> anyhow::Result<()> {
                     println!("skybridge listening on http://{addr}");
                     tracing::info!(%addr, "listening");
                 },
-            ))
+            ));
+            // Guests still running past the grace period must not hold the exit.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            result
         }
         Command::Bench(args) => {
             init_tracing(false);

@@ -173,7 +173,8 @@ pub struct Deployment {
     pub function_version: i64,
     /// Build state.
     pub status: DeploymentStatus,
-    /// `sha256:<hex>` of the built artifact, once ready.
+    /// The artifact's cache key, `sha256:<hex>` of what it was built from
+    /// (source digest, artifact kind, engine compatibility), once ready.
     pub artifact_digest: Option<String>,
     /// What the build did, including compiler messages.
     pub build_log: String,

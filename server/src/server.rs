@@ -2,8 +2,9 @@
 //! shut down cleanly.
 
 use std::future::Future;
+use std::future::IntoFuture;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -62,7 +63,8 @@ pub async fn assemble(config: Config) -> anyhow::Result<(AppState, ExecutionTask
     Ok((state, tasks))
 }
 
-/// Serves until `shutdown` resolves, then lets running work finish (bounded).
+/// Serves until `shutdown` resolves, then stops starting queued work and gives
+/// running requests and pending writes one grace period (30 s) in all.
 /// `on_bound` receives the actual address (useful with port 0).
 pub async fn serve(
     config: Config,
@@ -75,16 +77,27 @@ pub async fn serve(
         .await
         .with_context(|| format!("binding {listen}"))?;
     on_bound(listener.local_addr()?);
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")?;
-    tracing::info!("shutting down: finishing running executions and pending writes");
-    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.finish())
-        .await
-        .is_err()
-    {
-        tracing::warn!("shutdown grace period over; unfinished executions resume as interrupted");
+
+    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(None::<Instant>);
+    let executions = state.executions.clone();
+    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing running requests; queued work stays queued");
+        executions.shutdown();
+        let _ = stopping_tx.send(Some(Instant::now()));
+    });
+    let grace_over = async {
+        let _ = stopping.wait_for(Option::is_some).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        result = server.into_future() => result.context("serving HTTP")?,
+        _ = grace_over => tracing::warn!("grace period over; requests still running are cut off"),
+    }
+    let started = stopping.borrow().unwrap_or_else(Instant::now);
+    let left = SHUTDOWN_GRACE.saturating_sub(started.elapsed());
+    if tokio::time::timeout(left, tasks.finish()).await.is_err() {
+        tracing::warn!("grace period over before every record was written");
     }
     Ok(())
 }

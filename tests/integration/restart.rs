@@ -172,3 +172,53 @@ async fn old_executions_are_pruned_by_count() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn sigterm_lets_running_work_finish_and_leaves_queued_work_queued() {
+    let mut s = TestServer::start(&[("SKYBRIDGE_EXECUTIONS_WORKERS", "1")]).await;
+    s.deploy_wasm("g", guest_module(), json!({}), json!({}))
+        .await;
+    let (_, running) = s
+        .post(
+            "/api/v1/functions/g/invoke",
+            &json!({"input": {"mode": "sleep", "ms": 1500}, "async": true}),
+        )
+        .await;
+    let running = running["id"].as_str().unwrap().to_string();
+    let mut queued = Vec::new();
+    for i in 0..3 {
+        let (_, q) = s
+            .post(
+                "/api/v1/functions/g/invoke",
+                &json!({"input": {"mode": "echo", "i": i}, "async": true}),
+            )
+            .await;
+        queued.push(q["id"].as_str().unwrap().to_string());
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while s.get(&format!("/api/v1/executions/{running}")).await.1["status"] != "running" {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stopped = std::time::Instant::now();
+    s.terminate();
+    assert!(
+        stopped.elapsed() < Duration::from_secs(10),
+        "shutdown waited for queued work"
+    );
+
+    // Restart with no workers able to pick anything up yet: look at the store as left.
+    s.restart();
+    let e = s.wait_final(&running, Duration::from_secs(5)).await;
+    assert_eq!(
+        e["status"], "succeeded",
+        "the running execution was allowed to finish: {e}"
+    );
+    for id in &queued {
+        let e = s.wait_final(id, Duration::from_secs(20)).await;
+        assert_eq!(
+            e["status"], "succeeded",
+            "queued work ran after the restart: {e}"
+        );
+    }
+}

@@ -10,8 +10,10 @@ use crate::model::{Deployment, Execution, ExecutionStatus, Function};
 
 /// Default page size.
 pub const DEFAULT_PAGE: u32 = 50;
-/// Largest page size.
+/// Largest page size for functions and deployments.
 pub const MAX_PAGE: u32 = 500;
+/// Largest page size for executions: each carries up to twice the output cap.
+pub const MAX_EXECUTION_PAGE: u32 = 100;
 
 /// Body of `POST /api/v1/functions/{name}/invoke`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -47,18 +49,18 @@ pub struct PageQuery {
 pub struct ExecutionListQuery {
     /// Only executions in this state.
     pub status: Option<ExecutionStatus>,
-    /// Page size, 1-500 (default 50).
+    /// Page size, 1-100 (default 50).
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
-/// Checks a page size.
-pub fn page_limit(limit: Option<u32>) -> Result<u32, AppError> {
-    match limit.unwrap_or(DEFAULT_PAGE) {
-        n @ 1..=MAX_PAGE => Ok(n),
+/// Checks a page size against `max`.
+pub fn page_limit(limit: Option<u32>, max: u32) -> Result<u32, AppError> {
+    match limit.unwrap_or(DEFAULT_PAGE.min(max)) {
+        n if (1..=max).contains(&n) => Ok(n),
         _ => Err(AppError::InvalidParameter(format!(
-            "limit must be between 1 and {MAX_PAGE}"
+            "limit must be between 1 and {max}"
         ))),
     }
 }

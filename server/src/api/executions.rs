@@ -5,7 +5,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use uuid::Uuid;
 
-use super::dto::{next_cursor, page_limit, ExecutionListQuery, ExecutionPage, InvokeRequest};
+use super::dto::{
+    next_cursor, page_limit, ExecutionListQuery, ExecutionPage, InvokeRequest, MAX_EXECUTION_PAGE,
+};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::AppState;
 use crate::error::{AppError, AppResult, ErrorBody};
@@ -98,7 +100,7 @@ pub async fn list(
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<ExecutionListQuery>,
 ) -> AppResult<Json<ExecutionPage>> {
-    let limit = page_limit(q.limit)?;
+    let limit = page_limit(q.limit, MAX_EXECUTION_PAGE)?;
     let before = q
         .cursor
         .as_deref()

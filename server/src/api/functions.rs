@@ -4,9 +4,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
-use super::dto::{next_cursor, page_limit, DeploymentPage, FunctionPage, PageQuery};
+use super::dto::{next_cursor, page_limit, DeploymentPage, FunctionPage, PageQuery, MAX_PAGE};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::AppState;
+use super::{detached, AppState};
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::model::{Deployment, Function, FunctionSpec};
 
@@ -27,7 +27,9 @@ pub async fn create(
     State(s): State<AppState>,
     ApiJson(spec): ApiJson<FunctionSpec>,
 ) -> AppResult<(StatusCode, Json<Function>)> {
-    Ok((StatusCode::CREATED, Json(s.functions.create(spec).await?)))
+    let f = s.functions.clone();
+    let created = detached(async move { f.create(spec).await }).await?;
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 /// List functions by name.
@@ -41,7 +43,7 @@ pub async fn list(
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> AppResult<Json<FunctionPage>> {
-    let limit = page_limit(q.limit)?;
+    let limit = page_limit(q.limit, MAX_PAGE)?;
     let items = s.functions.list(q.cursor.as_deref(), limit).await?;
     let next_cursor = next_cursor(&items, limit, |f| f.name.clone());
     Ok(Json(FunctionPage { items, next_cursor }))
@@ -80,7 +82,10 @@ pub async fn update(
     ApiPath(name): ApiPath<String>,
     ApiJson(spec): ApiJson<FunctionSpec>,
 ) -> AppResult<Json<Function>> {
-    Ok(Json(s.functions.update(&name, spec).await?))
+    let f = s.functions.clone();
+    Ok(Json(
+        detached(async move { f.update(&name, spec).await }).await?,
+    ))
 }
 
 /// Delete a function with its deployments and executions.
@@ -94,7 +99,8 @@ pub async fn delete(
     State(s): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> AppResult<StatusCode> {
-    s.functions.delete(&name).await?;
+    let f = s.functions.clone();
+    detached(async move { f.delete(&name).await }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -115,7 +121,9 @@ pub async fn deploy(
     State(s): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> AppResult<(StatusCode, Json<Deployment>)> {
-    Ok((StatusCode::CREATED, Json(s.functions.deploy(&name).await?)))
+    let f = s.functions.clone();
+    let deployment = detached(async move { f.deploy(&name).await }).await?;
+    Ok((StatusCode::CREATED, Json(deployment)))
 }
 
 /// List a function's deployments, newest first.
@@ -131,7 +139,7 @@ pub async fn deployments(
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> AppResult<Json<DeploymentPage>> {
-    let limit = page_limit(q.limit)?;
+    let limit = page_limit(q.limit, MAX_PAGE)?;
     let before = q
         .cursor
         .as_deref()

@@ -72,6 +72,18 @@ pub struct AppState {
 )]
 pub struct ApiDoc;
 
+/// Runs `work` as its own task and waits for it. Dropping the request (a client
+/// hang-up) then cannot cancel it half-way: a build still records its deployment,
+/// a delete still clears the live cache.
+pub async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, AppError>> + Send + 'static,
+) -> Result<T, AppError> {
+    use tracing::Instrument;
+    tokio::spawn(work.in_current_span())
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("request task failed: {e}")))?
+}
+
 /// The spec as the server serves it and `openapi/openapi.json` holds it.
 pub fn openapi_json() -> String {
     let mut s = ApiDoc::openapi()

@@ -121,6 +121,43 @@ pub struct RunOutcome {
     pub duration: Duration,
 }
 
+impl RunOutcome {
+    /// An outcome for a run stopped at its time limit.
+    pub fn timed_out(limit_ms: u64, duration: Duration, detail: &str) -> Self {
+        Self {
+            status: ExecutionStatus::TimedOut,
+            exit_code: None,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            stdout_truncated: false,
+            stderr_truncated: false,
+            reason: Some("timeout"),
+            message: Some(format!(
+                "stopped after the {limit_ms} ms time limit{detail}"
+            )),
+            duration,
+        }
+    }
+}
+
+/// "exited with code N", plus the last line the program wrote to stderr, which is
+/// where runtimes put the reason (a Go panic, an error returned by a handler).
+pub fn exit_message(code: i32, stderr: &[u8]) -> String {
+    const MAX: usize = 300;
+    let text = String::from_utf8_lossy(stderr);
+    match text.lines().rev().map(str::trim).find(|l| !l.is_empty()) {
+        Some(line) if line.len() > MAX => {
+            let cut = (0..=MAX)
+                .rev()
+                .find(|&i| line.is_char_boundary(i))
+                .unwrap_or(0);
+            format!("exited with code {code}: {}…", &line[..cut])
+        }
+        Some(line) => format!("exited with code {code}: {line}"),
+        None => format!("exited with code {code}"),
+    }
+}
+
 /// A loaded artifact, ready to run many times.
 #[async_trait]
 pub trait Runnable: Send + Sync {
@@ -184,5 +221,22 @@ impl Backends {
             });
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exit_message;
+
+    #[test]
+    fn exit_message_quotes_the_last_stderr_line() {
+        assert_eq!(exit_message(3, b""), "exited with code 3");
+        assert_eq!(
+            exit_message(1, b"log\nerror: boom\n\n"),
+            "exited with code 1: error: boom"
+        );
+        let long = "é".repeat(400);
+        let m = exit_message(2, long.as_bytes());
+        assert!(m.ends_with('…') && m.len() < 340, "{m}");
     }
 }

@@ -10,6 +10,8 @@
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
+
+use sha2::Digest as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,6 +38,20 @@ const MIB: usize = 1024 * 1024;
 const MAX_TABLE_ELEMENTS: usize = 200_000;
 /// Artifact kind recorded in the store, and part of the cache key.
 const ARTIFACT_KIND: &str = "wasm-cwasm";
+
+/// Feeds `Hash` into SHA-256: unlike `DefaultHasher`, stable across Rust releases,
+/// so artifact keys survive a toolchain upgrade.
+#[derive(Default)]
+struct Sha256Hasher(sha2::Sha256);
+
+impl Hasher for Sha256Hasher {
+    fn write(&mut self, bytes: &[u8]) {
+        sha2::Digest::update(&mut self.0, bytes);
+    }
+    fn finish(&self) -> u64 {
+        unreachable!("only the full digest is used")
+    }
+}
 
 /// Per-store state.
 struct Guest {
@@ -121,9 +137,9 @@ impl WasmBackend {
                 }
             })?;
 
-        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let mut h = Sha256Hasher::default();
         engine.precompile_compatibility_hash().hash(&mut h);
-        let compat = format!("{:016x}", h.finish());
+        let compat = hex::encode(h.0.finalize());
 
         Ok(Self {
             engine,
@@ -272,24 +288,40 @@ struct WasmRunnable {
 #[async_trait]
 impl Runnable for WasmRunnable {
     async fn run(&self, req: RunRequest) -> Result<RunOutcome, BackendError> {
-        let _slot = self
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("semaphore never closed");
+        // Waiting for a free instance slot counts toward the time limit.
+        let started = Instant::now();
+        let limit = Duration::from_millis(req.limits.timeout_ms);
+        let slot = match tokio::time::timeout(limit, self.slots.clone().acquire_owned()).await {
+            Ok(slot) => slot.expect("semaphore never closed"),
+            Err(_) => {
+                return Ok(RunOutcome::timed_out(
+                    req.limits.timeout_ms,
+                    started.elapsed(),
+                    " (no wasm instance slot became free: raise wasm.max_instances)",
+                ))
+            }
+        };
+        let remaining = limit.saturating_sub(started.elapsed());
         let pre = self.pre.clone();
         let engine = self.engine.clone();
         let handle = tokio::runtime::Handle::current();
         // The guest runs on a blocking thread so a CPU-bound function cannot stall
         // the HTTP workers; block_on there still drives the deadline timer.
-        tokio::task::spawn_blocking(move || handle.block_on(run_instance(engine, pre, req)))
-            .await
-            .map_err(|e| BackendError::Io(std::io::Error::other(e)))
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            handle.block_on(run_instance(engine, pre, req, remaining))
+        })
+        .await
+        .map_err(|e| BackendError::Io(std::io::Error::other(e)))
     }
 }
 
-async fn run_instance(engine: Engine, pre: InstancePre<Guest>, req: RunRequest) -> RunOutcome {
+async fn run_instance(
+    engine: Engine,
+    pre: InstancePre<Guest>,
+    req: RunRequest,
+    timeout: Duration,
+) -> RunOutcome {
     let stdout = CappedOutput::new(req.max_output_bytes);
     let stderr = CappedOutput::new(req.max_output_bytes);
     let wasi = WasiCtxBuilder::new()
@@ -314,7 +346,6 @@ async fn run_instance(engine: Engine, pre: InstancePre<Guest>, req: RunRequest) 
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
 
-    let timeout = Duration::from_millis(req.limits.timeout_ms);
     let started = Instant::now();
     let result = tokio::time::timeout(timeout, async {
         let instance = pre.instantiate_async(&mut store).await?;
@@ -359,11 +390,12 @@ async fn run_instance(engine: Engine, pre: InstancePre<Guest>, req: RunRequest) 
             if let Some(exit) = e.downcast_ref::<I32Exit>() {
                 outcome.exit_code = Some(exit.0);
                 if exit.0 != 0 {
+                    let message = super::exit_message(exit.0, &outcome.stderr);
                     fail(
                         &mut outcome,
                         ExecutionStatus::Failed,
                         "nonzero_exit",
-                        format!("exited with code {}", exit.0),
+                        message,
                     );
                 }
             } else {

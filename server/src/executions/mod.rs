@@ -36,6 +36,8 @@ pub struct Executions {
     metrics: Arc<Metrics>,
     cfg: ExecutionsConfig,
     max_input_bytes: usize,
+    /// Worker slots; closed at shutdown so no new queued work starts.
+    slots: Arc<Semaphore>,
 }
 
 /// Background tasks to wait for at shutdown.
@@ -85,11 +87,12 @@ impl Executions {
             metrics,
             cfg: cfg.clone(),
             max_input_bytes: limits.max_input_bytes,
+            slots: Arc::new(Semaphore::new(cfg.workers)),
         });
         for rec in queued {
             this.enqueue(rec.id);
         }
-        tokio::spawn(dispatch(Arc::downgrade(&this), rx, cfg.workers));
+        tokio::spawn(dispatch(Arc::downgrade(&this), rx));
         tokio::spawn(prune(Arc::downgrade(&this)));
         Ok((
             this,
@@ -97,6 +100,12 @@ impl Executions {
                 writer: writer_task,
             },
         ))
+    }
+
+    /// Stops starting queued work: what is queued stays queued in the store and
+    /// runs after the next start. Running work finishes.
+    pub fn shutdown(&self) {
+        self.slots.close();
     }
 
     fn enqueue(&self, id: Uuid) {
@@ -145,16 +154,16 @@ impl Executions {
             callback_url,
         );
         rec.started_at = Some(rec.created_at);
-        self.writer.write(rec.clone());
+        self.writer.write(rec.clone()).await;
         // A spawned task finishes and records the run even if the client hangs up.
-        let run = tokio::spawn(run(
+        let run = tokio::spawn(tracing::Instrument::in_current_span(run(
             live,
             rec,
             self.writer.clone(),
             self.metrics.clone(),
             self.callbacks.clone(),
             self.cfg.max_output_bytes,
-        ));
+        )));
         let (rec, unavailable) = run
             .await
             .map_err(|e| anyhow::anyhow!("invocation task failed: {e}"))?;
@@ -227,17 +236,24 @@ impl Executions {
             Ok(live) => live,
             Err(e) => {
                 rec.status = ExecutionStatus::Failed;
-                rec.reason = Some("not_deployed".into());
+                rec.reason = Some(
+                    match e {
+                        AppError::NotDeployed(_) | AppError::FunctionNotFound(_) => "not_deployed",
+                        AppError::BackendUnavailable { .. } => "backend_unavailable",
+                        _ => "backend_error",
+                    }
+                    .into(),
+                );
                 rec.message = Some(e.to_string());
                 rec.finished_at = Some(crate::model::now());
-                finish(&rec, &self.writer, &self.metrics, &self.callbacks);
+                finish(&rec, &self.writer, &self.metrics, &self.callbacks).await;
                 return;
             }
         };
         // Async work runs the deployment that is live when it starts.
         rec.deployment_id = live.record.deployment.id;
         rec.status = ExecutionStatus::Running;
-        self.writer.write(rec.clone());
+        self.writer.write(rec.clone()).await;
         run(
             live,
             rec,
@@ -312,11 +328,11 @@ async fn run(
         }
     }
     rec.finished_at = Some(crate::model::now());
-    finish(&rec, &writer, &metrics, &callbacks);
+    finish(&rec, &writer, &metrics, &callbacks).await;
     (rec, unavailable)
 }
 
-fn finish(
+async fn finish(
     rec: &ExecutionRecord,
     writer: &ExecutionWriter,
     metrics: &Metrics,
@@ -330,26 +346,19 @@ fn finish(
             rec.status.as_str(),
         ])
         .inc();
-    writer.write(rec.clone());
+    writer.write(rec.clone()).await;
     if let Some(url) = &rec.callback_url {
         callbacks.send(url.clone(), rec.to_api());
     }
 }
 
-/// Hands queued ids to at most `workers` concurrent runs.
-async fn dispatch(
-    this: std::sync::Weak<Executions>,
-    mut rx: mpsc::UnboundedReceiver<Uuid>,
-    workers: usize,
-) {
-    let slots = Arc::new(Semaphore::new(workers));
+/// Hands queued ids to at most `executions.workers` concurrent runs, until shutdown.
+async fn dispatch(this: std::sync::Weak<Executions>, mut rx: mpsc::UnboundedReceiver<Uuid>) {
     while let Some(id) = rx.recv().await {
-        let permit = slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("semaphore never closed");
         let Some(exec) = this.upgrade() else { return };
+        let Ok(permit) = exec.slots.clone().acquire_owned().await else {
+            return; // shutting down: the rest stays queued in the store
+        };
         exec.metrics.queue_depth.dec();
         tokio::spawn(async move {
             let _permit = permit;

@@ -17,7 +17,9 @@ use crate::model::ExecutionRecord;
 use crate::store::Store;
 
 const MAX_BATCH: usize = 512;
-const WRITE_ATTEMPTS: u32 = 5;
+/// Records waiting for the writer before `write` waits too (backpressure).
+const QUEUE: usize = 4096;
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
 
 enum Msg {
     Write(Box<ExecutionRecord>),
@@ -28,20 +30,20 @@ enum Msg {
 /// everything, once every handle is dropped.
 #[derive(Clone)]
 pub struct ExecutionWriter {
-    tx: mpsc::UnboundedSender<Msg>,
+    tx: mpsc::Sender<Msg>,
 }
 
 impl ExecutionWriter {
     /// Starts the writer task.
     pub fn spawn(store: Arc<dyn Store>) -> (Self, tokio::task::JoinHandle<()>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(QUEUE);
         let task = tokio::spawn(run(store, rx));
         (Self { tx }, task)
     }
 
-    /// Queues a record for writing.
-    pub fn write(&self, rec: ExecutionRecord) {
-        if self.tx.send(Msg::Write(Box::new(rec))).is_err() {
+    /// Queues a record for writing; waits only when the queue is full.
+    pub async fn write(&self, rec: ExecutionRecord) {
+        if self.tx.send(Msg::Write(Box::new(rec))).await.is_err() {
             tracing::error!("execution writer has stopped; record lost");
         }
     }
@@ -49,13 +51,13 @@ impl ExecutionWriter {
     /// Waits until everything queued before this call is committed.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
-        if self.tx.send(Msg::Flush(done)).is_ok() {
+        if self.tx.send(Msg::Flush(done)).await.is_ok() {
             let _ = wait.await;
         }
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Msg>) {
+async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Msg>) {
     let mut batch: Vec<ExecutionRecord> = Vec::new();
     let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -95,20 +97,17 @@ fn collapse(batch: Vec<ExecutionRecord>) -> Vec<ExecutionRecord> {
     out
 }
 
+/// Commits a batch, retrying until it lands: a record is never dropped, and flush
+/// waiters are released only after their records are committed. While the store
+/// is failing, the bounded queue fills and invocations wait instead of piling up.
 async fn commit(store: &dyn Store, records: &[ExecutionRecord]) {
     let mut delay = Duration::from_millis(20);
-    for attempt in 1..=WRITE_ATTEMPTS {
-        match store.upsert_executions(records).await {
-            Ok(()) => return,
-            Err(e) if attempt < WRITE_ATTEMPTS => {
-                tracing::warn!(error = %e, attempt, "writing executions failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, count = records.len(), "writing executions failed; records lost");
-            }
-        }
+    let mut attempt = 1u32;
+    while let Err(e) = store.upsert_executions(records).await {
+        tracing::error!(error = %e, attempt, count = records.len(), "writing executions failed; retrying");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(MAX_RETRY_DELAY);
+        attempt += 1;
     }
 }
 

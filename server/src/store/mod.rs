@@ -46,7 +46,8 @@ pub struct DeploymentRecord {
 /// A built artifact in the on-disk cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactRecord {
-    /// `sha256:<hex>` of the artifact file.
+    /// The artifact's cache key: `sha256:<hex>` of what it is built from (see
+    /// `Backend::artifact_key`), so a deploy finds it before building.
     pub digest: String,
     /// What it is, e.g. `wasm-cwasm`.
     pub kind: String,
@@ -76,8 +77,9 @@ pub struct ExecutionQuery {
 pub trait Store: Send + Sync + 'static {
     /// Inserts a function; [`StoreError::Conflict`] when the name is taken.
     async fn create_function(&self, f: &Function) -> StoreResult<()>;
-    /// Replaces a function; false when it does not exist.
-    async fn update_function(&self, f: &Function) -> StoreResult<bool>;
+    /// Replaces a function if its stored version is still `expected_version`;
+    /// false when it does not exist or changed meanwhile.
+    async fn update_function(&self, f: &Function, expected_version: i64) -> StoreResult<bool>;
     /// One function.
     async fn get_function(&self, name: &str) -> StoreResult<Option<Function>>;
     /// Functions ordered by name, after `after`.

@@ -177,10 +177,10 @@ impl Store for SqliteStore {
         }
     }
 
-    async fn update_function(&self, f: &Function) -> StoreResult<bool> {
+    async fn update_function(&self, f: &Function, expected_version: i64) -> StoreResult<bool> {
         let res = sqlx::query(
             "UPDATE functions SET backend = ?, source = ?, env = ?, limits = ?, version = ?, updated_at = ?
-             WHERE name = ?",
+             WHERE name = ? AND version = ?",
         )
         .bind(f.backend.as_str())
         .bind(to_json(&f.source))
@@ -189,6 +189,7 @@ impl Store for SqliteStore {
         .bind(f.version)
         .bind(ms(f.updated_at))
         .bind(&f.name)
+        .bind(expected_version)
         .execute(&self.pool)
         .await?;
         Ok(res.rows_affected() == 1)
