@@ -12,5 +12,9 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --all-targets -- -D warnings
+log "go vet + go test (examples and fixtures)"
+for d in examples/hello-go examples/go-functions tests/fixtures/guest tests/fixtures/gofuncs; do
+  (cd "$d" && GOTOOLCHAIN=local GOPROXY=off GOFLAGS= "$SKYBRIDGE_GO" vet ./... && GOTOOLCHAIN=local GOPROXY=off "$SKYBRIDGE_GO" test ./...)
+done
 log "cargo test"
 cargo test --workspace

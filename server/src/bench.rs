@@ -35,6 +35,13 @@ pub struct BenchArgs {
     /// Concurrency levels for the HTTP rows.
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
     pub concurrency: Vec<usize>,
+    /// Also measure Go functions: a `file://` git repository (scripts/bench.sh
+    /// makes one from examples/go-functions).
+    #[arg(long)]
+    pub go_repo: Option<String>,
+    /// Handler measured in the Go rows.
+    #[arg(long, default_value = "Encode")]
+    pub go_handler: String,
 }
 
 /// Latency summary of one row.
@@ -70,11 +77,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", args.module.display()))?;
     let input: Value = serde_json::from_str(&args.input).context("--input is not JSON")?;
     let scratch = tempfile_dir()?;
-    let config = {
+    let mut config = {
         let mut c = Config::default();
         c.server.listen = "127.0.0.1:0".parse()?;
         c.server.data_dir = scratch.join("data");
         c
+    };
+    let go = match &args.go_repo {
+        Some(repo) => Some(GoBench::prepare(repo, &args.go_handler, &scratch, &mut config).await?),
+        None => None,
     };
     let mut rows = Vec::new();
 
@@ -190,12 +201,295 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .await?;
         rows.push(summarize("HTTP sync invoke", c, lat, wall));
     }
+    let go_rows = match go {
+        Some(g) => Some(g.run(&client, &base).await?),
+        None => None,
+    };
     let _ = stop_tx.send(());
     server.await??;
     let _ = std::fs::remove_dir_all(&scratch);
 
     print_table(&rows);
+    if let Some(g) = go_rows {
+        g.print();
+    }
     Ok(())
+}
+
+/// The Go pipeline rows: cold deploy against a plain `go build` + precompile,
+/// cached redeploy, and Sky Island calls with new literals against the floor.
+struct GoBench {
+    repo: String,
+    handler: String,
+    go: crate::gobuild::toolchain::GoToolchain,
+    floor_cache: PathBuf,
+    work: PathBuf,
+}
+
+struct GoRows {
+    go_build: Duration,
+    precompile: Duration,
+    cold_deploy: Duration,
+    redeploy: Row,
+    call_floor: Row,
+    calls: Row,
+}
+
+fn go_command(
+    go: &crate::gobuild::toolchain::GoToolchain,
+    cache: &std::path::Path,
+    dir: &std::path::Path,
+) -> std::process::Command {
+    let mut c = std::process::Command::new(&go.path);
+    c.current_dir(dir)
+        .env("GOOS", "wasip1")
+        .env("GOARCH", "wasm")
+        .env("CGO_ENABLED", "0")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "")
+        .env("GOCACHE", cache);
+    c
+}
+
+impl GoBench {
+    /// Primes one Go cache with std (as any machine that has built Go before has),
+    /// copies it for the floor and for the server, and points the server at its copy.
+    async fn prepare(
+        repo: &str,
+        handler: &str,
+        scratch: &std::path::Path,
+        config: &mut Config,
+    ) -> anyhow::Result<Self> {
+        let go = crate::gobuild::toolchain::discover("", std::env::var("SKYBRIDGE_GO").ok())
+            .map_err(anyhow::Error::msg)?;
+        let work = scratch.join("go-work");
+        let primer = work.join("primer");
+        std::fs::create_dir_all(&primer)?;
+        std::fs::write(primer.join("go.mod"), "module primer\n\ngo 1.21\n")?;
+        std::fs::write(
+            primer.join("main.go"),
+            "package main\n\nimport (\n\t\"bytes\"\n\t\"encoding/json\"\n\t\"errors\"\n\t\"fmt\"\n\t\"io\"\n\t\"math\"\n\t\"os\"\n\t\"reflect\"\n)\n\n\
+             func main() {\n\t_, _ = io.ReadAll(os.Stdin)\n\tfmt.Print(bytes.NewBuffer(nil), json.Valid(nil), errors.New(\"\"), math.Pi, reflect.TypeOf(0))\n}\n",
+        )?;
+        let prime = work.join("cache-prime");
+        eprintln!("priming a Go build cache with std for wasip1...");
+        let st = go_command(&go, &prime, &primer)
+            .args(["build", "-o", "/dev/null", "."])
+            .status()?;
+        anyhow::ensure!(st.success(), "priming the Go cache failed");
+        let floor_cache = work.join("cache-floor");
+        let server_cache = work.join("cache-server");
+        for dest in [&floor_cache, &server_cache] {
+            let st = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(&prime)
+                .arg(dest)
+                .status()?;
+            anyhow::ensure!(st.success(), "copying the Go cache failed");
+        }
+        config.go.binary = go.path.display().to_string();
+        config.go.cache_dir = server_cache;
+        Ok(Self {
+            repo: repo.to_string(),
+            handler: handler.to_string(),
+            go,
+            floor_cache,
+            work,
+        })
+    }
+
+    async fn run(self, client: &reqwest::Client, base: &str) -> anyhow::Result<GoRows> {
+        // Floor: what a user would do by hand: the same shim, `go build`, precompile.
+        let src = self.work.join("floor-src");
+        let st = std::process::Command::new("git")
+            .args(["clone", "-q", &self.repo])
+            .arg(&src)
+            .status()?;
+        anyhow::ensure!(st.success(), "cloning {}", self.repo);
+        let module = std::fs::read_to_string(src.join("go.mod"))?
+            .lines()
+            .find_map(|l| l.strip_prefix("module ").map(|m| m.trim().to_string()))
+            .context("the bench repository needs a go.mod")?;
+        std::fs::create_dir_all(src.join("skybridgeshim"))?;
+        std::fs::write(
+            src.join("skybridgeshim/main.go"),
+            crate::gobuild::shim::handler_shim(&module, &self.handler),
+        )?;
+        eprintln!("plain go build of {module}...");
+        let t = Instant::now();
+        let st = go_command(&self.go, &self.floor_cache, &src)
+            .args([
+                "build",
+                "-trimpath",
+                "-buildvcs=false",
+                "-o",
+                "floor.wasm",
+                "./skybridgeshim",
+            ])
+            .status()?;
+        let go_build = t.elapsed();
+        anyhow::ensure!(st.success(), "plain go build failed");
+        let wasm = std::fs::read(src.join("floor.wasm"))?;
+        let cfg = Config::default();
+        let backend = WasmBackend::new(
+            &cfg.wasm,
+            &cfg.limits,
+            ArtifactCache::open(&self.work.join("floor-cache"))?,
+        )?;
+        let t = Instant::now();
+        let runnable = backend.load_module_bytes(&wasm).await?;
+        let precompile = t.elapsed();
+
+        // Cold deploy through the API.
+        let spec = json!({"name": "gobench", "backend": "wasm",
+            "source": {"type": "go", "repo": self.repo, "handler": self.handler}});
+        let r = client
+            .post(format!("{base}/api/v1/functions"))
+            .json(&spec)
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "create: {}", r.text().await?);
+        eprintln!("cold deploy through the API...");
+        let t = Instant::now();
+        let r = client
+            .post(format!("{base}/api/v1/functions/gobench/deploy"))
+            .send()
+            .await?;
+        let cold_deploy = t.elapsed();
+        anyhow::ensure!(r.status().is_success(), "deploy: {}", r.text().await?);
+
+        let mut lat = Vec::new();
+        let t = Instant::now();
+        for _ in 0..20 {
+            let t1 = Instant::now();
+            let r = client
+                .post(format!("{base}/api/v1/functions/gobench/deploy"))
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().is_success(), "redeploy: {}", r.text().await?);
+            lat.push(t1.elapsed());
+        }
+        let redeploy = summarize("cached redeploy", 1, lat, t.elapsed());
+
+        // Sky Island: new literal arguments on every call.
+        let call = |i: usize| {
+            format!(
+                "{}({}.{:04}, {}.{:04})",
+                self.handler,
+                i % 80,
+                i,
+                i % 170,
+                i * 7 % 10000
+            )
+        };
+        let first = client
+            .post(format!("{base}/api/v1/function"))
+            .json(&json!({"url": self.repo, "call": call(0)}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            first.status().is_success(),
+            "sky island: {}",
+            first.text().await?
+        );
+        let n = 1000;
+        let mut lat = Vec::with_capacity(n);
+        let t = Instant::now();
+        for i in 1..=n {
+            let t1 = Instant::now();
+            let r = client
+                .post(format!("{base}/api/v1/function"))
+                .json(&json!({"url": self.repo, "call": call(i)}))
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().is_success(), "sky island: {}", r.text().await?);
+            lat.push(t1.elapsed());
+        }
+        let calls = summarize("Sky Island call, new literals", 1, lat, t.elapsed());
+
+        let args = crate::gobuild::shim::parse_literal_call(&call(1))
+            .expect("literal call")
+            .args;
+        let stdin = serde_json::to_vec(&args)?;
+        let request = RunRequest {
+            execution_id: uuid::Uuid::now_v7(),
+            function: "floor".into(),
+            stdin,
+            env: vec![(crate::gobuild::shim::OUTPUT_ENV.into(), "print".into())],
+            limits: Limits {
+                memory_mb: cfg.limits.default_memory_mb,
+                timeout_ms: cfg.limits.default_timeout_ms,
+            },
+            max_output_bytes: cfg.executions.max_output_bytes,
+        };
+        let (lat, wall) = drive(1, n, move || {
+            let (runnable, request) = (runnable.clone(), request.clone());
+            async move {
+                let o = runnable.run(request).await?;
+                anyhow::ensure!(o.exit_code == Some(0), "floor run failed");
+                Ok(())
+            }
+        })
+        .await?;
+        let call_floor = summarize("floor: in-process run of the handler", 1, lat, wall);
+        Ok(GoRows {
+            go_build,
+            precompile,
+            cold_deploy,
+            redeploy,
+            call_floor,
+            calls,
+        })
+    }
+}
+
+impl GoRows {
+    fn print(&self) {
+        let s = |d: Duration| format!("{:.0}", d.as_secs_f64() * 1000.0);
+        let budget = self.go_build + self.precompile + Duration::from_secs(1);
+        println!("\n| Go pipeline | ms |\n|---|---:|");
+        println!(
+            "| plain `go build` (wasip1, std cached) | {} |",
+            s(self.go_build)
+        );
+        println!("| precompile of that module | {} |", s(self.precompile));
+        println!("| cold deploy through the API | {} |", s(self.cold_deploy));
+        println!(
+            "| cached redeploy (p50 of 20) | {} |",
+            ms(self.redeploy.p50)
+        );
+        println!(
+            "\n| measurement | p50 ms | p99 ms | calls/s | p50 / floor p50 |\n|---|---:|---:|---:|---:|"
+        );
+        for r in [&self.call_floor, &self.calls] {
+            println!(
+                "| {} | {} | {} | {:.0} | {:.2}x |",
+                r.name,
+                ms(r.p50),
+                ms(r.p99),
+                r.per_sec,
+                r.p50.as_secs_f64() / self.call_floor.p50.as_secs_f64()
+            );
+        }
+        let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+        println!(
+            "\ntarget cold deploy <= go build + precompile + 1 s: {} ms vs {} ms ({})",
+            s(self.cold_deploy),
+            s(budget),
+            verdict(self.cold_deploy <= budget)
+        );
+        println!(
+            "target cached redeploy <= 50 ms: {} ms ({})",
+            ms(self.redeploy.p50),
+            verdict(self.redeploy.p50 <= Duration::from_millis(50))
+        );
+        let ratio = self.calls.p50.as_secs_f64() / self.call_floor.p50.as_secs_f64();
+        println!(
+            "target Sky Island call p50 <= 3x the wasm invoke floor: {ratio:.2}x ({})",
+            verdict(ratio <= 3.0)
+        );
+    }
 }
 
 /// Runs `op` `n` times (plus a warm-up of n/10) from `concurrency` tasks; returns

@@ -47,7 +47,65 @@ pub struct Config {
     pub executions: ExecutionsConfig,
     /// The wasm backend.
     pub wasm: WasmConfig,
+    /// The Go build pipeline.
+    pub go: GoConfig,
+    /// The Sky Island compatible endpoint.
+    pub skyisland: SkyIslandConfig,
 }
+
+/// `[go]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GoConfig {
+    /// The `go` binary; empty: `SKYBRIDGE_GO`, then `go` on PATH.
+    pub binary: String,
+    /// `GOPROXY` for builds. `off` (the default) builds std-only and vendored
+    /// modules without a network; e.g. `https://proxy.golang.org,direct` fetches.
+    pub proxy: String,
+    /// `GOFLAGS` for builds.
+    pub flags: String,
+    /// `GOCACHE`; empty: `<data_dir>/go/cache`.
+    pub cache_dir: PathBuf,
+    /// A build running longer is killed and its deployment fails, ms.
+    pub build_timeout_ms: u64,
+    /// Timeout of one git clone/fetch, ms.
+    pub fetch_timeout_ms: u64,
+    /// `go build`s running at once (each already uses every core).
+    pub max_concurrent_builds: usize,
+}
+
+impl Default for GoConfig {
+    fn default() -> Self {
+        Self {
+            binary: String::new(),
+            proxy: "off".into(),
+            flags: String::new(),
+            cache_dir: PathBuf::new(),
+            build_timeout_ms: 300_000,
+            fetch_timeout_ms: 120_000,
+            max_concurrent_builds: 1,
+        }
+    }
+}
+
+/// `[skyisland]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SkyIslandConfig {
+    /// Backend that `POST /api/v1/function` runs on (`FAAS_DEFAULT_RUNTIME` also sets it).
+    pub default_backend: crate::model::BackendKind,
+}
+
+impl Default for SkyIslandConfig {
+    fn default() -> Self {
+        Self {
+            default_backend: crate::model::BackendKind::Wasm,
+        }
+    }
+}
+
+/// The Skybridge FaaS variable for the default runtime, honoured for compatibility.
+pub const FAAS_DEFAULT_RUNTIME: &str = "FAAS_DEFAULT_RUNTIME";
 
 /// `[server]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -179,6 +237,12 @@ impl Config {
             }
             None => toml::Table::new(),
         };
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        if let Some((_, runtime)) = env.iter().find(|(k, _)| k == FAAS_DEFAULT_RUNTIME) {
+            // Lower precedence than SKYBRIDGE_SKYISLAND_DEFAULT_BACKEND, applied below.
+            apply_env_override(&mut root, "SKYBRIDGE_SKYISLAND_DEFAULT_BACKEND", runtime)
+                .map_err(|e| ConfigError::Invalid(format!("{FAAS_DEFAULT_RUNTIME}: {e}")))?;
+        }
         let mut env: Vec<(String, String)> = env
             .into_iter()
             .filter(|(k, _)| k.starts_with(ENV_PREFIX))
@@ -218,6 +282,9 @@ impl Config {
         }
         if self.wasm.max_instances == 0 || self.wasm.epoch_tick_ms == 0 {
             return bad("wasm.max_instances and wasm.epoch_tick_ms must be at least 1");
+        }
+        if self.go.build_timeout_ms == 0 || self.go.fetch_timeout_ms == 0 {
+            return bad("go.build_timeout_ms and go.fetch_timeout_ms must be at least 1");
         }
         if !matches!(self.server.log_format.as_str(), "text" | "json") {
             return bad("server.log_format must be `text` or `json`");
@@ -339,6 +406,37 @@ mod tests {
             err.contains("executions.workers"),
             "type errors name the key: {err}"
         );
+    }
+
+    #[test]
+    fn faas_default_runtime_sets_the_sky_island_backend_below_skybridge_vars() {
+        let c = Config::load(None, env(&[("FAAS_DEFAULT_RUNTIME", "docker")])).unwrap();
+        assert_eq!(
+            c.skyisland.default_backend,
+            crate::model::BackendKind::Docker
+        );
+        let c = Config::load(
+            None,
+            env(&[
+                ("FAAS_DEFAULT_RUNTIME", "docker"),
+                ("SKYBRIDGE_SKYISLAND_DEFAULT_BACKEND", "jail"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.skyisland.default_backend, crate::model::BackendKind::Jail);
+        let err = Config::load(None, env(&[("FAAS_DEFAULT_RUNTIME", "lambda")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("skyisland.default_backend") && err.contains("lambda"),
+            "{err}"
+        );
+        let c = Config::load(
+            None,
+            env(&[("SKYBRIDGE_GO_PROXY", "https://proxy.golang.org")]),
+        )
+        .unwrap();
+        assert_eq!(c.go.proxy, "https://proxy.golang.org");
     }
 
     #[test]

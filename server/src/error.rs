@@ -45,6 +45,25 @@ pub enum AppError {
     /// The JSON is well formed but does not fit the schema (types, unknown fields).
     #[error("request body does not match the schema: {0}")]
     InvalidBody(String),
+    /// A request the endpoint cannot take (Sky Island endpoint: every bad request).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The function ran and failed (endpoints that answer with its output only).
+    #[error("execution {id} failed: {message}")]
+    ExecutionFailed {
+        /// The execution, readable at `/api/v1/executions/{id}`.
+        id: uuid::Uuid,
+        /// Its reason and message.
+        message: String,
+    },
+    /// The function ran past its time limit while the caller waited.
+    #[error("execution {id} timed out: {message}")]
+    ExecutionTimedOut {
+        /// The execution.
+        id: uuid::Uuid,
+        /// Its message.
+        message: String,
+    },
     /// A path or query parameter does not parse.
     #[error("{0}")]
     InvalidParameter(String),
@@ -118,6 +137,9 @@ impl AppError {
             InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
             InvalidBody(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
             InvalidParameter(_) => (StatusCode::BAD_REQUEST, "invalid_parameter"),
+            BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ExecutionFailed { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "execution_failed"),
+            ExecutionTimedOut { .. } => (StatusCode::GATEWAY_TIMEOUT, "execution_timed_out"),
             Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
             UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
@@ -159,7 +181,11 @@ impl From<BackendError> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let message = if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+        let detail_is_safe = matches!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
+        );
+        let message = if status.is_server_error() && !detail_is_safe {
             // The detail may hold paths or SQL: log it, send a generic line.
             tracing::error!(error = ?self, "request failed");
             "internal server error; the server log has the detail".to_string()

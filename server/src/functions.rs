@@ -11,6 +11,7 @@ use crate::artifacts::ArtifactCache;
 use crate::backend::{BackendError, Backends, Runnable};
 use crate::config::LimitsConfig;
 use crate::error::{AppError, AppResult};
+use crate::gobuild::GoBuilder;
 use crate::metrics::Metrics;
 use crate::model::{
     Deployment, DeploymentStatus, ExecutionStatus, Function, FunctionSpec, Limits, SourceInfo,
@@ -31,6 +32,7 @@ pub struct FunctionService {
     store: Arc<dyn Store>,
     backends: Backends,
     cache: ArtifactCache,
+    go: Arc<GoBuilder>,
     limits: LimitsConfig,
     metrics: Arc<Metrics>,
     live: RwLock<HashMap<String, Arc<LiveDeployment>>>,
@@ -40,6 +42,14 @@ pub struct FunctionService {
     lifecycle: tokio::sync::Mutex<()>,
     /// One lock per artifact key: concurrent deploys of the same source build once.
     builds: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A built (or cache-hit) artifact, with its build lock still held.
+struct Built {
+    artifact: ArtifactRecord,
+    log: String,
+    commit: Option<String>,
+    _held: tokio::sync::OwnedMutexGuard<()>,
 }
 
 /// What validation makes of a submitted spec.
@@ -121,6 +131,12 @@ pub fn validate_spec(spec: &FunctionSpec, cfg: &LimitsConfig) -> AppResult<Valid
         }
     }
     let source = match &spec.source {
+        SourceSpec::Go { .. } => {
+            let go = spec.source.go().expect("a Go source");
+            crate::gobuild::check_source(&go)
+                .map_err(|(field, m)| AppError::validation(field, m))?;
+            Vec::new()
+        }
         SourceSpec::Wasm { module } => {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(module.trim())
@@ -146,11 +162,13 @@ pub fn validate_spec(spec: &FunctionSpec, cfg: &LimitsConfig) -> AppResult<Valid
 }
 
 impl FunctionService {
-    /// A service over `store`, building through `backends` into `cache`.
+    /// A service over `store`, building through `backends` (and `go` for Go
+    /// sources) into `cache`.
     pub fn new(
         store: Arc<dyn Store>,
         backends: Backends,
         cache: ArtifactCache,
+        go: Arc<GoBuilder>,
         limits: LimitsConfig,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -158,12 +176,18 @@ impl FunctionService {
             store,
             backends,
             cache,
+            go,
             limits,
             metrics,
             live: RwLock::default(),
             lifecycle: tokio::sync::Mutex::new(()),
             builds: std::sync::Mutex::default(),
         }
+    }
+
+    /// The Go build pipeline.
+    pub fn go(&self) -> &GoBuilder {
+        &self.go
     }
 
     /// Validates a spec and turns it into a function (source stored, row not yet
@@ -179,8 +203,9 @@ impl FunctionService {
             .backends
             .get(spec.backend)
             .map_err(|_| AppError::UnsupportedBackend(spec.backend))?;
-        let source = match spec.source {
-            SourceSpec::Wasm { .. } => SourceInfo::Wasm {
+        let source = match spec.source.go() {
+            Some(go) => SourceInfo::from(go),
+            None => SourceInfo::Wasm {
                 digest: crate::artifacts::digest(&valid.source),
                 size_bytes: valid.source.len() as u64,
             },
@@ -188,9 +213,11 @@ impl FunctionService {
         backend
             .accepts(&source)
             .map_err(|m| AppError::validation("source.type", m))?;
-        self.cache
-            .put_source(&valid.source)
-            .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("storing source")))?;
+        if source.blob_digest().is_some() {
+            self.cache
+                .put_source(&valid.source)
+                .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("storing source")))?;
+        }
         let now = crate::model::now();
         Ok(Function {
             name: spec.name,
@@ -204,8 +231,29 @@ impl FunctionService {
         })
     }
 
+    /// A `call` that is not all literals is compiled as written: check it with Go's
+    /// parser now, when a toolchain is there, so a bad call fails at create.
+    async fn check_call(&self, spec: &FunctionSpec) -> AppResult<()> {
+        if let SourceSpec::Go {
+            call: Some(call),
+            handler: None,
+            ..
+        } = &spec.source
+        {
+            if crate::gobuild::shim::parse_literal_call(call).is_none()
+                && self.go.health().available
+            {
+                if let Err(m) = self.go.check_call(call, spec.backend).await? {
+                    return Err(AppError::validation("source.call", m));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Creates a function (not deployed).
     pub async fn create(&self, spec: FunctionSpec) -> AppResult<Function> {
+        self.check_call(&spec).await?;
         let _guard = self.lifecycle.lock().await;
         let f = self.materialize(spec, 1, None)?;
         if let Err(e) = self.store.create_function(&f).await {
@@ -227,6 +275,7 @@ impl FunctionService {
                 format!("must match the name in the path (`{name}`); functions cannot be renamed"),
             ));
         }
+        self.check_call(&spec).await?;
         let _guard = self.lifecycle.lock().await;
         let old = self.get(name).await?;
         let f = self.materialize(spec, old.version + 1, Some(old.created_at))?;
@@ -282,7 +331,9 @@ impl FunctionService {
     /// Removes a source blob no function uses. Call under the lifecycle lock.
     /// Failures are logged: garbage left behind costs disk, not correctness.
     async fn remove_unused_source(&self, source: &SourceInfo) {
-        let SourceInfo::Wasm { digest, .. } = source;
+        let Some(digest) = source.blob_digest() else {
+            return; // Go sources live in the repository mirror
+        };
         let result: anyhow::Result<()> = async {
             if !self.store.source_in_use(digest).await? {
                 self.cache.remove_source(digest)?;
@@ -343,7 +394,9 @@ impl FunctionService {
     /// A failed build is stored as a `failed` deployment and reported as
     /// [`AppError::DeploymentFailed`] with the build's message. Run it detached
     /// from the request (see `api::detached`): a hang-up must not strand a build.
-    pub async fn deploy(&self, name: &str) -> AppResult<Deployment> {
+    /// `cache_bust` fetches and rebuilds even when the artifact is cached, and
+    /// replaces it.
+    pub async fn deploy(&self, name: &str, cache_bust: bool) -> AppResult<Deployment> {
         let f = self.get(name).await?;
         let backend = self
             .backends
@@ -357,6 +410,7 @@ impl FunctionService {
                 function_version: f.version,
                 status: DeploymentStatus::Building,
                 artifact_digest: None,
+                resolved_commit: None,
                 build_log: String::new(),
                 error: None,
                 created_at: crate::model::now(),
@@ -368,14 +422,18 @@ impl FunctionService {
 
         // The build lock stays held until the deployment refers to the artifact,
         // so garbage collection cannot remove it in between.
-        let outcome = match self.build_artifact(backend.as_ref(), &f, false).await {
-            Ok((artifact, log, held)) => {
-                rec.deployment.build_log = log;
-                rec.deployment.artifact_digest = Some(artifact.digest.clone());
+        let outcome = match self
+            .build_artifact(backend.as_ref(), &f, cache_bust, true)
+            .await
+        {
+            Ok(built) => {
+                rec.deployment.build_log = built.log.clone();
+                rec.deployment.artifact_digest = Some(built.artifact.digest.clone());
+                rec.deployment.resolved_commit = built.commit.clone();
                 backend
-                    .load(&artifact.path)
+                    .load(&built.artifact.path)
                     .await
-                    .map(|r| (artifact, r, held))
+                    .map(|r| (built.artifact.clone(), r, built))
             }
             Err(e) => Err(e),
         };
@@ -440,31 +498,68 @@ impl FunctionService {
     }
 
     /// Finds the artifact in the cache or builds it (once per key, however many
-    /// deploys ask at the same time; `force` rebuilds anyway). Returns the record,
-    /// the build log and the held build lock.
+    /// deploys ask at the same time; `force` rebuilds anyway). Go sources are
+    /// fetched first (`refresh`: also when the mirror exists) to pin the commit,
+    /// which is part of the key.
     async fn build_artifact(
         &self,
         backend: &dyn crate::backend::Backend,
         f: &Function,
         force: bool,
-    ) -> Result<(ArtifactRecord, String, tokio::sync::OwnedMutexGuard<()>), BackendError> {
-        let SourceInfo::Wasm {
-            digest: source_digest,
-            ..
-        } = &f.source;
-        let key = backend.artifact_key(source_digest);
+        refresh: bool,
+    ) -> Result<Built, BackendError> {
+        let mut log = String::new();
+        let (input_digest, prepared) = match f.source.go() {
+            None => (
+                f.source
+                    .blob_digest()
+                    .expect("non-Go sources are blobs")
+                    .to_string(),
+                None,
+            ),
+            Some(go) => {
+                let target = backend.go_target().ok_or_else(|| BackendError::Build {
+                    message: format!(
+                        "the {} backend does not run Go sources",
+                        backend.kind().as_str()
+                    ),
+                    log: String::new(),
+                })?;
+                let p = self
+                    .go
+                    .prepare(&go, target, backend.kind(), refresh)
+                    .await?;
+                log.push_str(&p.log);
+                (p.input_digest.clone(), Some(p))
+            }
+        };
+        let commit = prepared.as_ref().map(|p| p.commit.clone());
+        let key = backend.artifact_key(&input_digest);
         self.forget_idle_build_locks();
         let held = self.build_lock(&key).lock_owned().await;
         if !force {
             if let Ok(Some(existing)) = self.store.get_artifact(&key).await {
                 if self.cache.resolve(&existing.path).exists() {
-                    let log = format!("artifact cache hit: {key}\n");
-                    return Ok((existing, log, held));
+                    log.push_str(&format!("artifact cache hit: {key}\n"));
+                    return Ok(Built {
+                        artifact: existing,
+                        log,
+                        commit,
+                        _held: held,
+                    });
                 }
             }
         }
-        let source = self.cache.read_source(source_digest)?;
-        let result = backend.build(&key, source).await;
+        let result = async {
+            let (source, mut build_log) = match &prepared {
+                None => (self.cache.read_source(&input_digest)?, String::new()),
+                Some(p) => self.go.compile(p, backend.kind()).await?,
+            };
+            let built = backend.build(&key, source).await?;
+            build_log.push_str(&built.log);
+            Ok((built, build_log))
+        }
+        .await;
         self.metrics
             .builds
             .with_label_values(&[
@@ -472,18 +567,26 @@ impl FunctionService {
                 if result.is_ok() { "ok" } else { "failed" },
             ])
             .inc();
-        let built = result?;
-        Ok((
-            ArtifactRecord {
+        let (built, build_log) = result.map_err(|e| match e {
+            BackendError::Build { message, log: l } => BackendError::Build {
+                message,
+                log: format!("{log}{l}"),
+            },
+            other => other,
+        })?;
+        log.push_str(&build_log);
+        Ok(Built {
+            artifact: ArtifactRecord {
                 digest: key,
                 kind: built.kind,
                 path: built.rel_path,
                 size_bytes: built.size_bytes,
-                source_digest: source_digest.clone(),
+                source_digest: input_digest,
             },
-            built.log,
-            held,
-        ))
+            log,
+            commit,
+            _held: held,
+        })
     }
 
     /// The live deployment of `name`: from memory, else loaded from the store
@@ -524,16 +627,16 @@ impl FunctionService {
             Ok(r) => r,
             Err(BackendError::Artifact { path, message }) => {
                 tracing::warn!(function = name, %path, %message, "artifact does not load; rebuilding it from source");
-                let (artifact, log, _held) = self
-                    .build_artifact(backend.as_ref(), &record.snapshot, true)
+                let built = self
+                    .build_artifact(backend.as_ref(), &record.snapshot, true, false)
                     .await?;
-                let runnable = backend.load(&artifact.path).await?;
-                self.store.put_artifact(&artifact).await?;
-                record.deployment.artifact_digest = Some(artifact.digest);
+                let runnable = backend.load(&built.artifact.path).await?;
+                self.store.put_artifact(&built.artifact).await?;
+                record.deployment.artifact_digest = Some(built.artifact.digest.clone());
                 record
                     .deployment
                     .build_log
-                    .push_str(&format!("rebuilt after restart: {log}"));
+                    .push_str(&format!("rebuilt after restart: {}", built.log));
                 self.store.put_deployment(&record).await?;
                 runnable
             }

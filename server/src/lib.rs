@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod executions;
 pub mod functions;
+pub mod gobuild;
 pub mod metrics;
 pub mod model;
 pub mod server;

@@ -43,6 +43,21 @@ impl BackendKind {
     }
 }
 
+/// A Go function in a git repository (the build pipeline's view of a `go` source).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoSource {
+    /// `github.com/owner/name` (cloned over https), `https://…`, or `file:///…`.
+    pub repo: String,
+    /// Branch, tag or commit; default: the repository's HEAD.
+    pub git_ref: Option<String>,
+    /// Package directory inside the repository; default: its root.
+    pub package: Option<String>,
+    /// Exported function called with a JSON array of arguments from stdin.
+    pub handler: Option<String>,
+    /// Sky Island style call, e.g. `Encode(100.1, 80.9)`; output is what `fmt.Print` prints.
+    pub call: Option<String>,
+}
+
 /// Where a function's code comes from, as submitted. Tagged by `type`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
@@ -53,6 +68,59 @@ pub enum SourceSpec {
         #[schema(example = "AGFzbQEAAAA=")]
         module: String,
     },
+    /// Go source from a git repository, built by the server. Exactly one of
+    /// `handler` and `call`.
+    Go {
+        /// `github.com/owner/name` (cloned over https), `https://…`, or `file:///…`.
+        #[schema(example = "github.com/mmcloughlin/geohash")]
+        repo: String,
+        /// Branch, tag or commit; default: the repository's HEAD.
+        #[serde(rename = "ref")]
+        git_ref: Option<String>,
+        /// Package directory inside the repository; default: its root.
+        package: Option<String>,
+        /// Exported function: invoke input is a JSON array of its arguments (or one
+        /// value for a one-parameter function); output is its result as JSON.
+        #[schema(example = "Encode")]
+        handler: Option<String>,
+        /// Sky Island style call, e.g. `Encode(100.1, 80.9)`: output is what
+        /// `fmt.Print` prints; invoke input is ignored.
+        call: Option<String>,
+    },
+}
+
+impl SourceSpec {
+    /// The Go source, for Go functions.
+    pub fn go(&self) -> Option<GoSource> {
+        match self {
+            SourceSpec::Go {
+                repo,
+                git_ref,
+                package,
+                handler,
+                call,
+            } => Some(GoSource {
+                repo: repo.trim().to_string(),
+                git_ref: git_ref.clone(),
+                package: package.clone(),
+                handler: handler.clone(),
+                call: call.clone(),
+            }),
+            SourceSpec::Wasm { .. } => None,
+        }
+    }
+}
+
+impl From<GoSource> for SourceInfo {
+    fn from(g: GoSource) -> Self {
+        SourceInfo::Go {
+            repo: g.repo,
+            git_ref: g.git_ref,
+            package: g.package,
+            handler: g.handler,
+            call: g.call,
+        }
+    }
 }
 
 /// Where a function's code comes from, as stored and returned.
@@ -66,6 +134,50 @@ pub enum SourceInfo {
         /// Size of the module in bytes.
         size_bytes: u64,
     },
+    /// Go source from a git repository.
+    Go {
+        /// Repository.
+        repo: String,
+        /// Branch, tag or commit (default HEAD).
+        #[serde(rename = "ref")]
+        git_ref: Option<String>,
+        /// Package directory.
+        package: Option<String>,
+        /// Handler function.
+        handler: Option<String>,
+        /// Sky Island call.
+        call: Option<String>,
+    },
+}
+
+impl SourceInfo {
+    /// The Go source, for Go functions.
+    pub fn go(&self) -> Option<GoSource> {
+        match self {
+            SourceInfo::Go {
+                repo,
+                git_ref,
+                package,
+                handler,
+                call,
+            } => Some(GoSource {
+                repo: repo.clone(),
+                git_ref: git_ref.clone(),
+                package: package.clone(),
+                handler: handler.clone(),
+                call: call.clone(),
+            }),
+            SourceInfo::Wasm { .. } => None,
+        }
+    }
+
+    /// The content digest of an uploaded source (wasm modules).
+    pub fn blob_digest(&self) -> Option<&str> {
+        match self {
+            SourceInfo::Wasm { digest, .. } => Some(digest),
+            SourceInfo::Go { .. } => None,
+        }
+    }
 }
 
 /// Resource limits applied to every execution of a function.
@@ -176,6 +288,8 @@ pub struct Deployment {
     /// The artifact's cache key, `sha256:<hex>` of what it was built from
     /// (source digest, artifact kind, engine compatibility), once ready.
     pub artifact_digest: Option<String>,
+    /// For Go sources: the commit the ref resolved to.
+    pub resolved_commit: Option<String>,
     /// What the build did, including compiler messages.
     pub build_log: String,
     /// Why the build failed, when it did.

@@ -16,6 +16,7 @@ use crate::backend::Backends;
 use crate::config::Config;
 use crate::executions::{ExecutionTasks, Executions};
 use crate::functions::FunctionService;
+use crate::gobuild::GoBuilder;
 use crate::metrics::Metrics;
 use crate::store::{SqliteStore, Store};
 
@@ -37,10 +38,16 @@ pub async fn assemble(config: Config) -> anyhow::Result<(AppState, ExecutionTask
     let wasm = WasmBackend::new(&config.wasm, &config.limits, cache.clone())
         .context("starting the wasm backend")?;
     let backends = Backends::new(vec![Arc::new(wasm)]);
+    let go = Arc::new(
+        GoBuilder::new(&config.go, data_dir, std::env::var("SKYBRIDGE_GO").ok())
+            .context("preparing the Go build pipeline")?,
+    );
+    go.warm_up();
     let functions = Arc::new(FunctionService::new(
         store.clone(),
         backends.clone(),
         cache,
+        go,
         config.limits.clone(),
         metrics.clone(),
     ));

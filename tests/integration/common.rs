@@ -18,7 +18,7 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The Go toolchain: `SKYBRIDGE_GO`, the project's `.tools/go/bin/go`, or `go` on PATH.
+/// The Go toolchain (absolute): `SKYBRIDGE_GO`, the project's `.tools/go/bin/go`, or `go` on PATH.
 /// Its absence fails the test loudly: `scripts/test.sh` installs it.
 pub fn go_binary() -> PathBuf {
     if let Ok(go) = std::env::var("SKYBRIDGE_GO") {
@@ -112,6 +112,12 @@ impl TestServer {
             .env("SKYBRIDGE_SERVER_LISTEN", "127.0.0.1:0")
             .env("SKYBRIDGE_SERVER_DATA_DIR", data_dir.path())
             .env("SKYBRIDGE_LOG", "warn")
+            .env("SKYBRIDGE_GO_BINARY", go_binary())
+            // One Go build cache for the whole run: std for wasip1 compiles once.
+            .env(
+                "SKYBRIDGE_GO_CACHE_DIR",
+                repo_root().join("target/go-cache"),
+            )
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

@@ -4,6 +4,7 @@
 mod common;
 mod docs;
 mod errors;
+mod gofunctions;
 mod lifecycle;
 mod restart;
 mod sandbox;

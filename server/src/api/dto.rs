@@ -42,6 +42,15 @@ pub struct PageQuery {
     pub cursor: Option<String>,
 }
 
+/// Options of a deploy.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeployQuery {
+    /// Fetch the source again and rebuild even when the artifact is cached.
+    pub cache_bust: Option<bool>,
+}
+
 /// Paging and filtering for executions.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -103,6 +112,8 @@ pub struct Health {
     pub version: String,
     /// Every backend in the API, with availability and reason.
     pub backends: Vec<BackendHealth>,
+    /// The Go toolchain that builds Go functions.
+    pub go: crate::gobuild::GoHealth,
 }
 
 /// `GET /healthcheck` (Sky Island compatible liveness probe).

@@ -4,7 +4,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
-use super::dto::{next_cursor, page_limit, DeploymentPage, FunctionPage, PageQuery, MAX_PAGE};
+use super::dto::{
+    next_cursor, page_limit, DeployQuery, DeploymentPage, FunctionPage, PageQuery, MAX_PAGE,
+};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::{detached, AppState};
 use crate::error::{AppError, AppResult, ErrorBody};
@@ -106,23 +108,29 @@ pub async fn delete(
 
 /// Deploy a function: build its current spec into a runnable artifact.
 ///
-/// Waits for the build. Artifacts are cached by content: deploying an unchanged
-/// source again is a cache hit. A failed build is kept as a `failed` deployment
-/// (see the deployments list) and answered with `deployment_failed`.
+/// Waits for the build. Artifacts are cached by what they are built from (for Go
+/// sources: the resolved commit, package, entry, target and Go version), so
+/// deploying an unchanged source again is a cache hit. `cache_bust=true` fetches
+/// the repository again and rebuilds, replacing the cached artifact. A failed build
+/// is kept as a `failed` deployment with its log (see the deployments list) and
+/// answered with `deployment_failed` carrying the compiler's message.
 #[utoipa::path(post, path = "/api/v1/functions/{name}/deploy", tag = "functions",
-    params(("name" = String, Path, description = "Function name")),
+    params(("name" = String, Path, description = "Function name"), DeployQuery),
     responses(
         (status = 201, description = "Deployed and ready", body = Deployment),
+        (status = 400, description = "`invalid_parameter`", body = ErrorBody),
         (status = 404, description = "`function_not_found`", body = ErrorBody),
         (status = 422, description = "`deployment_failed` with the build's message; `unsupported_backend`", body = ErrorBody),
-        (status = 503, description = "`backend_unavailable`", body = ErrorBody),
+        (status = 503, description = "`backend_unavailable` (e.g. no Go toolchain; the message says how to install one)", body = ErrorBody),
     ))]
 pub async fn deploy(
     State(s): State<AppState>,
     ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<DeployQuery>,
 ) -> AppResult<(StatusCode, Json<Deployment>)> {
     let f = s.functions.clone();
-    let deployment = detached(async move { f.deploy(&name).await }).await?;
+    let cache_bust = q.cache_bust.unwrap_or(false);
+    let deployment = detached(async move { f.deploy(&name, cache_bust).await }).await?;
     Ok((StatusCode::CREATED, Json(deployment)))
 }
 

@@ -8,6 +8,7 @@ pub mod dto;
 pub mod executions;
 pub mod extract;
 pub mod functions;
+pub mod skyisland;
 pub mod system;
 
 use std::sync::Arc;
@@ -62,11 +63,13 @@ pub struct AppState {
         functions::create, functions::list, functions::get, functions::update, functions::delete,
         functions::deploy, functions::deployments,
         executions::invoke, executions::get, executions::logs, executions::list,
+        skyisland::run,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     tags(
         (name = "functions", description = "Create, deploy and manage functions"),
         (name = "executions", description = "Invoke functions and read executions"),
+        (name = "skyisland", description = "Sky Island compatible: run a Go call from a repository"),
         (name = "system", description = "Health and metrics"),
     )
 )]
@@ -118,6 +121,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/functions/{name}/executions", get(executions::list))
         .route("/api/v1/executions/{id}", get(executions::get))
         .route("/api/v1/executions/{id}/logs", get(executions::logs))
+        .route("/api/v1/function", post(skyisland::run))
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .fallback(|uri: Uri| async move { AppError::RouteNotFound(uri.path().to_string()) })
         .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))

@@ -30,6 +30,7 @@ pub async fn health(State(s): State<AppState>) -> Json<Health> {
         status: if degraded { "degraded" } else { "ok" }.into(),
         version: env!("CARGO_PKG_VERSION").into(),
         backends,
+        go: s.functions.go().health(),
     })
 }
 

@@ -178,7 +178,10 @@ pub trait Backend: Send + Sync + 'static {
     /// The cache key of the artifact `source_digest` builds into: builds with the
     /// same key produce interchangeable artifacts.
     fn artifact_key(&self, source_digest: &str) -> String;
-    /// Builds `source` into the artifact `key` in the artifact cache.
+    /// What Go sources compile to for this backend; `None` when it takes no Go.
+    fn go_target(&self) -> Option<crate::gobuild::GoTarget>;
+    /// Builds `source` (for Go sources: the binary the Go pipeline produced for
+    /// [`Backend::go_target`]) into the artifact `key` in the artifact cache.
     async fn build(&self, key: &str, source: Vec<u8>) -> Result<BuiltArtifact, BackendError>;
     /// Loads a built artifact (cheap: no recompilation).
     async fn load(&self, rel_path: &str) -> Result<Arc<dyn Runnable>, BackendError>;

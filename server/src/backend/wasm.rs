@@ -205,8 +205,12 @@ impl Backend for WasmBackend {
 
     fn accepts(&self, source: &SourceInfo) -> Result<(), String> {
         match source {
-            SourceInfo::Wasm { .. } => Ok(()),
+            SourceInfo::Wasm { .. } | SourceInfo::Go { .. } => Ok(()),
         }
+    }
+
+    fn go_target(&self) -> Option<crate::gobuild::GoTarget> {
+        Some(crate::gobuild::GoTarget::Wasm)
     }
 
     fn artifact_key(&self, source_digest: &str) -> String {

@@ -21,7 +21,7 @@ use crate::config::{ExecutionsConfig, LimitsConfig};
 use crate::error::{AppError, AppResult};
 use crate::functions::{FunctionService, LiveDeployment};
 use crate::metrics::Metrics;
-use crate::model::{ExecutionLogs, ExecutionRecord, ExecutionStatus};
+use crate::model::{ExecutionLogs, ExecutionRecord, ExecutionStatus, SourceInfo};
 use crate::store::{ExecutionQuery, Store};
 use callback::CallbackSender;
 use writer::ExecutionWriter;
@@ -142,6 +142,18 @@ impl Executions {
         input: Value,
         callback_url: Option<String>,
     ) -> AppResult<ExecutionRecord> {
+        self.invoke_sync_as(function, input, callback_url, OutputMode::Json)
+            .await
+    }
+
+    /// Like [`Executions::invoke_sync`], choosing how a Go handler prints.
+    pub async fn invoke_sync_as(
+        &self,
+        function: &str,
+        input: Value,
+        callback_url: Option<String>,
+        mode: OutputMode,
+    ) -> AppResult<ExecutionRecord> {
         self.check_input(&input, callback_url.as_deref())?;
         let live = self.functions.live(function).await?;
         let d = &live.record;
@@ -163,6 +175,7 @@ impl Executions {
             self.metrics.clone(),
             self.callbacks.clone(),
             self.cfg.max_output_bytes,
+            mode,
         )));
         let (rec, unavailable) = run
             .await
@@ -261,9 +274,38 @@ impl Executions {
             self.metrics.clone(),
             self.callbacks.clone(),
             self.cfg.max_output_bytes,
+            OutputMode::Json,
         )
         .await;
     }
+}
+
+/// How a Go handler writes its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputMode {
+    /// As JSON (the API's default).
+    Json,
+    /// Exactly what `fmt.Print` prints (Sky Island's `data`).
+    Print,
+}
+
+/// The bytes for stdin, and whether a Go shim should print like `fmt.Print`.
+/// A `call` of literals runs its handler binary with those arguments (the invoke
+/// input is ignored, as the call fixes them); other sources read the input.
+fn stdin_for(source: &SourceInfo, input: &Value, mode: OutputMode) -> (Vec<u8>, bool) {
+    if let SourceInfo::Go {
+        call: Some(call),
+        handler: None,
+        ..
+    } = source
+    {
+        let args = crate::gobuild::shim::parse_literal_call(call).map(|c| Value::Array(c.args));
+        let stdin =
+            serde_json::to_vec(&args.unwrap_or(Value::Null)).expect("JSON values serialize");
+        return (stdin, true);
+    }
+    let stdin = serde_json::to_vec(input).expect("JSON values serialize");
+    (stdin, mode == OutputMode::Print)
 }
 
 /// Runs one execution on its live deployment and records the outcome. Returns the
@@ -275,9 +317,10 @@ async fn run(
     metrics: Arc<Metrics>,
     callbacks: CallbackSender,
     max_output_bytes: usize,
+    mode: OutputMode,
 ) -> (ExecutionRecord, Option<BackendError>) {
     let snapshot = &live.record.snapshot;
-    let stdin = serde_json::to_vec(&rec.input).expect("JSON values serialize");
+    let (stdin, print) = stdin_for(&snapshot.source, &rec.input, mode);
     let mut env: Vec<(String, String)> = snapshot
         .env
         .iter()
@@ -289,6 +332,9 @@ async fn run(
     ));
     env.push(("SKYBRIDGE_FUNCTION".into(), rec.function.clone()));
     env.push(("SKYBRIDGE_EXECUTION_ID".into(), rec.id.to_string()));
+    if print {
+        env.push((crate::gobuild::shim::OUTPUT_ENV.into(), "print".into()));
+    }
     let req = RunRequest {
         execution_id: rec.id,
         function: rec.function.clone(),

@@ -99,6 +99,7 @@ fn deployment_row(r: &SqliteRow) -> StoreResult<DeploymentRecord> {
             status: DeploymentStatus::parse(&status)
                 .ok_or_else(|| StoreError::Corrupt(format!("bad deployment status {status}")))?,
             artifact_digest: r.try_get("artifact_digest")?,
+            resolved_commit: r.try_get("resolved_commit")?,
             build_log: r.try_get("build_log")?,
             error: r.try_get("error")?,
             created_at: from_ms(r.try_get("created_at")?)?,
@@ -230,10 +231,11 @@ impl Store for SqliteStore {
         let d = &r.deployment;
         sqlx::query(
             "INSERT INTO deployments (id, function, function_version, status, artifact_digest, build_log,
-                                      error, snapshot, created_at, finished_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                      error, snapshot, created_at, finished_at, resolved_commit)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT(id) DO UPDATE SET status = excluded.status,
                 artifact_digest = excluded.artifact_digest, build_log = excluded.build_log,
+                resolved_commit = excluded.resolved_commit,
                 error = excluded.error, finished_at = excluded.finished_at",
         )
         .bind(d.id.to_string())
@@ -246,6 +248,7 @@ impl Store for SqliteStore {
         .bind(to_json(&r.snapshot))
         .bind(ms(d.created_at))
         .bind(d.finished_at.map(ms))
+        .bind(&d.resolved_commit)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -1,0 +1,3 @@
+module example.com/skybridge/functions
+
+go 1.21

@@ -1,0 +1,514 @@
+//! The generated `main.go` shims, and the parser for Sky Island call strings whose
+//! arguments are Go literals.
+//!
+//! `handler` shim: one binary per (commit, package, function, target) serves every
+//! argument list: it reads a JSON array of arguments on stdin, decodes each into the
+//! parameter's type with `reflect`, calls the function and prints the result as
+//! JSON (or, with `SKYBRIDGE_SHIM_OUTPUT=print`, exactly what `fmt.Print` prints).
+//! A call string of literals (`Encode(100.1, 80.9)`) therefore runs the handler
+//! binary with `[100.1, 80.9]` and never rebuilds: Sky Island's cache-key defect.
+
+use serde_json::Value;
+
+/// Part of every artifact key: bump when the generated code changes.
+pub const SHIM_VERSION: &str = "2";
+
+/// Env var that switches the handler shim to `fmt.Print` output.
+pub const OUTPUT_ENV: &str = "SKYBRIDGE_SHIM_OUTPUT";
+
+/// A call whose arguments are all Go literals, as JSON values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiteralCall {
+    /// The called function.
+    pub function: String,
+    /// The arguments, in order.
+    pub args: Vec<Value>,
+}
+
+/// Whether `s` is an exported Go identifier (ASCII only, which is what we accept).
+pub fn is_exported_ident(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_uppercase())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Parses `Name(lit, lit, …)` where every argument is a Go literal: integers
+/// (decimal, 0x, 0o, 0b, legacy octal), decimal floats, interpreted and raw strings,
+/// runes, `true`, `false`, `nil`, with an optional sign on numbers. Returns `None`
+/// for anything else (which is then compiled literally after Go's parser checks
+/// it): this grammar is a strict subset of Go's.
+pub fn parse_literal_call(s: &str) -> Option<LiteralCall> {
+    let mut p = Parser {
+        s: s.as_bytes(),
+        i: 0,
+    };
+    p.ws();
+    let name = p.ident()?;
+    if !is_exported_ident(&name) {
+        return None;
+    }
+    p.ws();
+    p.eat(b'(')?;
+    let mut args = Vec::new();
+    loop {
+        p.ws();
+        if p.peek() == Some(b')') {
+            p.i += 1;
+            break;
+        }
+        args.push(p.literal()?);
+        p.ws();
+        match p.peek()? {
+            b',' => p.i += 1,
+            b')' => {
+                p.i += 1;
+                break;
+            }
+            _ => return None,
+        }
+    }
+    p.ws();
+    (p.i == p.s.len()).then_some(LiteralCall {
+        function: name,
+        args,
+    })
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+    fn eat(&mut self, b: u8) -> Option<()> {
+        (self.peek() == Some(b)).then(|| self.i += 1)
+    }
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
+            self.i += 1;
+        }
+    }
+    fn ident(&mut self) -> Option<String> {
+        let start = self.i;
+        while matches!(self.peek(), Some(c) if c.is_ascii_alphanumeric() || c == b'_') {
+            self.i += 1;
+        }
+        let id = std::str::from_utf8(&self.s[start..self.i]).ok()?;
+        (!id.is_empty() && !id.as_bytes()[0].is_ascii_digit()).then(|| id.to_string())
+    }
+    fn literal(&mut self) -> Option<Value> {
+        match self.peek()? {
+            b'"' => self.interpreted_string().map(Value::String),
+            b'`' => self.raw_string().map(Value::String),
+            b'\'' => self.rune(),
+            b'-' | b'+' => {
+                let neg = self.peek() == Some(b'-');
+                self.i += 1;
+                self.number(neg)
+            }
+            b'0'..=b'9' | b'.' => self.number(false),
+            _ => match self.ident()?.as_str() {
+                "true" => Some(Value::Bool(true)),
+                "false" => Some(Value::Bool(false)),
+                "nil" => Some(Value::Null),
+                _ => None,
+            },
+        }
+    }
+    fn number(&mut self, neg: bool) -> Option<Value> {
+        let start = self.i;
+        while matches!(self.peek(), Some(c) if c.is_ascii_alphanumeric() || c == b'.'
+            || ((c == b'+' || c == b'-') && matches!(self.s[self.i - 1], b'e' | b'E')))
+        {
+            self.i += 1;
+        }
+        let text = std::str::from_utf8(&self.s[start..self.i]).ok()?;
+        let lower = text.to_ascii_lowercase();
+        let int = |digits: &str, radix| i128::from_str_radix(digits, radix).ok();
+        let value: Option<i128> = if let Some(h) = lower.strip_prefix("0x") {
+            int(h, 16)
+        } else if let Some(o) = lower.strip_prefix("0o") {
+            int(o, 8)
+        } else if let Some(b) = lower.strip_prefix("0b") {
+            int(b, 2)
+        } else if lower.len() > 1
+            && lower.starts_with('0')
+            && lower.bytes().all(|c| c.is_ascii_digit())
+        {
+            int(&lower[1..], 8) // legacy octal: 017 == 15; 019 is invalid Go
+        } else if lower.bytes().all(|c| c.is_ascii_digit()) {
+            int(&lower, 10)
+        } else {
+            // Decimal float: digits, one dot and/or an exponent. No hex floats,
+            // no imaginary literals, no underscores (Go's own parser handles those).
+            let ok = lower
+                .bytes()
+                .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'+' | b'-'))
+                && lower.bytes().filter(|&c| c == b'.').count() <= 1
+                && lower.bytes().any(|c| c.is_ascii_digit());
+            let f: f64 = if ok { lower.parse().ok()? } else { return None };
+            let f = if neg { -f } else { f };
+            return json_number(f);
+        };
+        let v = value?;
+        let v = if neg { -v } else { v };
+        if let Ok(i) = i64::try_from(v) {
+            Some(Value::from(i))
+        } else {
+            u64::try_from(v).ok().map(Value::from)
+        }
+    }
+    fn interpreted_string(&mut self) -> Option<String> {
+        self.eat(b'"')?;
+        let mut bytes = Vec::new();
+        loop {
+            match self.peek()? {
+                b'"' => {
+                    self.i += 1;
+                    return String::from_utf8(bytes).ok();
+                }
+                b'\n' => return None,
+                b'\\' => {
+                    self.i += 1;
+                    self.escape(&mut bytes, b'"')?;
+                }
+                c => {
+                    bytes.push(c);
+                    self.i += 1;
+                }
+            }
+        }
+    }
+    fn raw_string(&mut self) -> Option<String> {
+        self.eat(b'`')?;
+        let start = self.i;
+        while self.peek()? != b'`' {
+            self.i += 1;
+        }
+        let body = &self.s[start..self.i];
+        self.i += 1;
+        // Go drops carriage returns from raw strings.
+        String::from_utf8(body.iter().copied().filter(|&c| c != b'\r').collect()).ok()
+    }
+    fn rune(&mut self) -> Option<Value> {
+        self.eat(b'\'')?;
+        let mut bytes = Vec::new();
+        let value = if self.peek()? == b'\\' {
+            self.i += 1;
+            match self.peek()? {
+                b'x' | b'0'..=b'7' => {
+                    self.escape(&mut bytes, b'\'')?;
+                    bytes[0] as u32
+                }
+                _ => {
+                    self.escape(&mut bytes, b'\'')?;
+                    std::str::from_utf8(&bytes).ok()?.chars().next()? as u32
+                }
+            }
+        } else {
+            let rest = std::str::from_utf8(&self.s[self.i..]).ok()?;
+            let c = rest.chars().next()?;
+            if c == '\'' || c == '\n' {
+                return None;
+            }
+            self.i += c.len_utf8();
+            c as u32
+        };
+        self.eat(b'\'')?;
+        Some(Value::from(value))
+    }
+    /// One escape after a backslash; `quote` is the only quote it may escape.
+    fn escape(&mut self, out: &mut Vec<u8>, quote: u8) -> Option<()> {
+        let c = self.peek()?;
+        self.i += 1;
+        let simple = match c {
+            b'a' => Some(0x07),
+            b'b' => Some(0x08),
+            b'f' => Some(0x0c),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            b'v' => Some(0x0b),
+            b'\\' => Some(b'\\'),
+            q if q == quote => Some(q),
+            _ => None,
+        };
+        if let Some(b) = simple {
+            out.push(b);
+            return Some(());
+        }
+        let hex = |p: &mut Self, n: usize| -> Option<u32> {
+            let digits = std::str::from_utf8(p.s.get(p.i..p.i + n)?).ok()?;
+            p.i += n;
+            u32::from_str_radix(digits, 16)
+                .ok()
+                .filter(|_| digits.bytes().all(|b| b.is_ascii_hexdigit()))
+        };
+        match c {
+            b'x' => out.push(hex(self, 2)? as u8),
+            b'0'..=b'7' => {
+                let digits = std::str::from_utf8(self.s.get(self.i - 1..self.i + 2)?).ok()?;
+                self.i += 2;
+                out.push(u8::try_from(u32::from_str_radix(digits, 8).ok()?).ok()?);
+            }
+            b'u' => push_char(out, hex(self, 4)?)?,
+            b'U' => push_char(out, hex(self, 8)?)?,
+            _ => return None,
+        }
+        Some(())
+    }
+}
+
+fn push_char(out: &mut Vec<u8>, cp: u32) -> Option<()> {
+    let c = char::from_u32(cp)?;
+    let mut buf = [0u8; 4];
+    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+    Some(())
+}
+
+/// Integral floats become JSON integers, so `1e3` still decodes into an `int`
+/// parameter as Go's untyped constant would.
+fn json_number(f: f64) -> Option<Value> {
+    if !f.is_finite() {
+        return None;
+    }
+    if f.fract() == 0.0 && f.abs() < 9.0e15 {
+        return Some(Value::from(f as i64));
+    }
+    serde_json::Number::from_f64(f).map(Value::Number)
+}
+
+/// Go source for the handler shim calling `function` of the package at `import_path`.
+pub fn handler_shim(import_path: &str, function: &str) -> String {
+    HANDLER_TEMPLATE
+        .replace("{{IMPORT}}", import_path)
+        .replace("{{FUNC}}", function)
+}
+
+/// Go source that prints `fmt.Print(<call>)`, the call checked by Go's parser first.
+/// The package is dot-imported so arguments may name its exported identifiers.
+pub fn call_shim(import_path: &str, call: &str) -> String {
+    format!(
+        "// Code generated by Skybridge (shim v{SHIM_VERSION}). DO NOT EDIT.\npackage main\n\n\
+         import (\n\t\"fmt\"\n\n\t. \"{import_path}\"\n)\n\nfunc main() {{\n\tfmt.Print({call})\n}}\n"
+    )
+}
+
+const HANDLER_TEMPLATE: &str = r#"// Code generated by Skybridge (shim v2). DO NOT EDIT.
+//
+// Reads a JSON array of arguments on stdin (a single value for a one-parameter
+// function), calls {{FUNC}} and writes its result as JSON on stdout. With
+// SKYBRIDGE_SHIM_OUTPUT=print it writes what fmt.Print prints instead.
+// Exit codes: 1 the function returned an error, 2 it panicked, 3 bad input.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+
+	userpkg "{{IMPORT}}"
+)
+
+var errorType = reflect.TypeOf((*error)(nil)).Elem()
+
+func fail(code int, format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+	os.Exit(code)
+}
+
+func main() {
+	fn := reflect.ValueOf(userpkg.{{FUNC}})
+	t := fn.Type()
+	raw, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		fail(3, "reading input: %v", err)
+	}
+	args, err := decodeArgs(t, bytes.TrimSpace(raw))
+	if err != nil {
+		fail(3, "{{FUNC}}: %v", err)
+	}
+	var out []reflect.Value
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				fail(2, "panic: %v", r)
+			}
+		}()
+		out = fn.Call(args)
+	}()
+	failed := len(out) > 0 && t.Out(len(out)-1) == errorType && !out[len(out)-1].IsNil()
+	if os.Getenv("SKYBRIDGE_SHIM_OUTPUT") == "print" {
+		vals := make([]any, len(out))
+		for i, v := range out {
+			vals[i] = v.Interface()
+		}
+		fmt.Print(vals...)
+		if failed {
+			fail(1, "error: %v", out[len(out)-1].Interface())
+		}
+		return
+	}
+	results := out
+	if len(out) > 0 && t.Out(len(out)-1) == errorType {
+		if failed {
+			fail(1, "error: %v", out[len(out)-1].Interface())
+		}
+		results = out[:len(out)-1]
+	}
+	var value any
+	switch len(results) {
+	case 0:
+		return
+	case 1:
+		value = results[0].Interface()
+	default:
+		vals := make([]any, len(results))
+		for i, v := range results {
+			vals[i] = v.Interface()
+		}
+		value = vals
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(value); err != nil {
+		fail(1, "encoding the result as JSON: %v", err)
+	}
+}
+
+func decodeArgs(t reflect.Type, raw []byte) ([]reflect.Value, error) {
+	n := t.NumIn()
+	var items []json.RawMessage
+	switch {
+	case len(raw) == 0, n == 0 && string(raw) == "null":
+	case raw[0] == '[':
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return nil, fmt.Errorf("input is not a JSON array of arguments: %v", err)
+		}
+	case n == 1 && !t.IsVariadic():
+		items = []json.RawMessage{raw}
+	default:
+		return nil, fmt.Errorf("input must be a JSON array of %d arguments", n)
+	}
+	if t.IsVariadic() {
+		if len(items) < n-1 {
+			return nil, fmt.Errorf("takes at least %d arguments, got %d", n-1, len(items))
+		}
+	} else if len(items) != n {
+		return nil, fmt.Errorf("takes %d arguments, got %d", n, len(items))
+	}
+	args := make([]reflect.Value, 0, len(items))
+	for i, item := range items {
+		var pt reflect.Type
+		if t.IsVariadic() && i >= n-1 {
+			pt = t.In(n - 1).Elem()
+		} else {
+			pt = t.In(i)
+		}
+		p := reflect.New(pt)
+		if err := json.Unmarshal(item, p.Interface()); err != nil {
+			return nil, fmt.Errorf("argument %d (%s): %v", i+1, pt, err)
+		}
+		args = append(args, p.Elem())
+	}
+	return args, nil
+}
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(s: &str) -> Option<Vec<Value>> {
+        parse_literal_call(s).map(|c| c.args)
+    }
+
+    #[test]
+    fn sky_island_example_parses() {
+        let c = parse_literal_call("Encode(100.1, 80.9)").unwrap();
+        assert_eq!(c.function, "Encode");
+        assert_eq!(c.args, vec![json!(100.1), json!(80.9)]);
+    }
+
+    #[test]
+    fn literal_kinds() {
+        assert_eq!(parse("F()"), Some(vec![]));
+        assert_eq!(
+            parse(" F ( 1 , -2, +3, ) "),
+            Some(vec![json!(1), json!(-2), json!(3)])
+        );
+        assert_eq!(
+            parse("F(0x1F, 0o17, 017, 0b101)"),
+            Some(vec![json!(31), json!(15), json!(15), json!(5)])
+        );
+        assert_eq!(
+            parse("F(1e3, -2.5, .5, 1.)"),
+            Some(vec![json!(1000), json!(-2.5), json!(0.5), json!(1)])
+        );
+        assert_eq!(
+            parse(r#"F("a\tb\"c\\", `raw\n`, "\u00e9\x41\101")"#),
+            Some(vec![json!("a\tb\"c\\"), json!("raw\\n"), json!("éAA")])
+        );
+        assert_eq!(
+            parse(r"F('a', '\n', '\'', 'é', '\x41')"),
+            Some(vec![json!(97), json!(10), json!(39), json!(233), json!(65)])
+        );
+        assert_eq!(
+            parse("F(true, false, nil)"),
+            Some(vec![json!(true), json!(false), Value::Null])
+        );
+        assert_eq!(
+            parse("F(18446744073709551615)"),
+            Some(vec![json!(u64::MAX)])
+        );
+    }
+
+    #[test]
+    fn anything_else_falls_back_to_go() {
+        for s in [
+            "F(x)",
+            "F(1+2)",
+            "F(math.Pi)",
+            "f(1)",
+            "pkg.F(1)",
+            "F(1)(2)",
+            "F(1",
+            "F(1))",
+            "F(1); G()",
+            r#"Encode(1,2)); os.RemoveAll("/")//"#,
+            "F(1_000)",
+            "F(0x1p4)",
+            "F(2i)",
+            "F(019)",
+            r#"F("\q")"#,
+            r#"F("\xff")"#,
+            "F('ab')",
+            "F(\"a\nb\")",
+            "F(1.2.3)",
+            "F(1e)",
+            "",
+        ] {
+            assert_eq!(
+                parse_literal_call(s),
+                None,
+                "{s:?} should not be a literal call"
+            );
+        }
+    }
+
+    #[test]
+    fn shims_embed_the_import_and_call() {
+        let h = handler_shim("example.com/geo", "Encode");
+        assert!(
+            h.contains("userpkg \"example.com/geo\"")
+                && h.contains("reflect.ValueOf(userpkg.Encode)")
+        );
+        let c = call_shim("example.com/geo", "Encode(Precision)");
+        assert!(c.contains(". \"example.com/geo\"") && c.contains("fmt.Print(Encode(Precision))"));
+    }
+}
