@@ -158,6 +158,23 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()?;
+    if go.is_some() {
+        // The server builds its Go helper tools at start-up; measure nothing while
+        // that compile competes for the cores.
+        eprintln!("waiting for the server's Go tools...");
+        loop {
+            let h: Value = client
+                .get(format!("{base}/api/v1/health"))
+                .send()
+                .await?
+                .json()
+                .await?;
+            if h["go"]["tools_ready"] == true {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     use base64::Engine as _;
     let spec = json!({"name": "bench", "backend": "wasm",
         "source": {"type": "wasm", "module": base64::engine::general_purpose::STANDARD.encode(&module)}});

@@ -116,6 +116,9 @@ pub struct GoHealth {
     pub path: Option<String>,
     /// Why not, and how to fix it.
     pub reason: Option<String>,
+    /// Whether the helper tools (skyinspect) are built; the first deploy after a
+    /// start waits for them otherwise.
+    pub tools_ready: bool,
 }
 
 /// Deletes a build directory on every path out of a build.
@@ -232,18 +235,21 @@ impl GoBuilder {
 
     /// The toolchain's version, or why there is none.
     pub fn health(&self) -> GoHealth {
+        let tools_ready = self.inspector.try_lock().is_ok_and(|i| i.is_some());
         match &self.toolchain {
             Ok(tc) => GoHealth {
                 available: true,
                 version: Some(tc.version.clone()),
                 path: Some(tc.path.display().to_string()),
                 reason: None,
+                tools_ready,
             },
             Err(e) => GoHealth {
                 available: false,
                 version: None,
                 path: None,
                 reason: Some(e.clone()),
+                tools_ready,
             },
         }
     }
