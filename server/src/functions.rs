@@ -627,8 +627,16 @@ impl FunctionService {
             Ok(r) => r,
             Err(BackendError::Artifact { path, message }) => {
                 tracing::warn!(function = name, %path, %message, "artifact does not load; rebuilding it from source");
+                // Rebuild exactly what was deployed: the recorded commit, not
+                // whatever the ref points at now.
+                let mut pinned = record.snapshot.clone();
+                if let (SourceInfo::Go { git_ref, .. }, Some(commit)) =
+                    (&mut pinned.source, &record.deployment.resolved_commit)
+                {
+                    *git_ref = Some(commit.clone());
+                }
                 let built = self
-                    .build_artifact(backend.as_ref(), &record.snapshot, true, false)
+                    .build_artifact(backend.as_ref(), &pinned, true, false)
                     .await?;
                 let runnable = backend.load(&built.artifact.path).await?;
                 self.store.put_artifact(&built.artifact).await?;

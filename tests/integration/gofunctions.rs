@@ -116,6 +116,7 @@ async fn handlers_of_many_shapes_from_a_std_only_module() {
         ("Greet", json!("Ada"), json!("Hello, Ada!")),
         ("Sum", json!([1, 2, 3, 4]), json!(10)),
         ("Hello", json!(null), json!("hello")),
+        ("Total", json!([1.5, 2.5]), json!(4)),
     ];
     for (i, (handler, input, want)) in cases.iter().enumerate() {
         let name = format!("h{i}");
@@ -158,6 +159,11 @@ async fn handlers_of_many_shapes_from_a_std_only_module() {
             .contains("takes 2 arguments, got 1"),
         "{e}"
     );
+    let e = s.invoke("h0", json!([null, 1])).await;
+    assert!(
+        e["message"].as_str().unwrap().contains("nil is not a int"),
+        "nil is refused as Go would: {e}"
+    );
 }
 
 #[tokio::test]
@@ -169,6 +175,9 @@ async fn unsupported_entries_are_refused_at_deploy_with_the_reason() {
         ("Apply", "function"),
         ("Register", "function"),
         ("Norm", "method"),
+        ("Measure", "interface with methods"),
+        ("Rotate", "complex number"),
+        ("Pipes", "channel"),
         ("Missing", "no function Missing"),
     ] {
         let name = format!("bad-{}", handler.to_lowercase());
@@ -429,6 +438,19 @@ async fn sky_island_endpoint_runs_calls_and_new_literals_do_not_rebuild() {
     let (st, b) = s.post("/api/v1/function", &call("Add(Precision, 1)")).await;
     assert_eq!((st, b["data"].as_str()), (200, Some("6")), "{b}");
 
+    // A compiled call whose error result is non-nil fails like a handler does.
+    let (st, b) = s
+        .post("/api/v1/function", &call("Greet(\"\" + \"\")"))
+        .await;
+    assert_eq!((st, error_code(&b)), (422, "execution_failed"), "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("name is empty"),
+        "{b}"
+    );
+
     // The Sky Island functions are ordinary functions in the API.
     let (_, list) = s.get("/api/v1/functions").await;
     assert!(list["items"]
@@ -471,6 +493,8 @@ async fn sky_island_rejects_bad_requests_and_call_injection_with_400() {
     for body in [
         json!({"url": repo.url(), "call": "Add(1,2)); os.RemoveAll(\"/\")//"}),
         json!({"url": repo.url(), "call": "Add(1, 2); Add(3, 4)"}),
+        json!({"url": repo.url(), "call": "Add(Precision, 2) // a comment swallowing the generated )"}),
+        json!({"url": repo.url(), "call": "Add(Precision, /* */ 2)"}),
         json!({"url": repo.url(), "call": "Add(func() int { return 1 }(), 2)"}),
         json!({"url": repo.url(), "call": "os.Exit(1)"}),
         json!({"url": repo.url(), "call": "add(1, 2)"}),
@@ -593,4 +617,43 @@ async fn native_target_builds_a_static_binary_that_runs_on_the_host() {
         serde_json::from_slice::<Value>(&out.stdout).unwrap(),
         json!({"x": 3, "y": 6})
     );
+}
+
+#[tokio::test]
+async fn hostile_repositories_are_refused_before_building() {
+    let s = TestServer::start(&[]).await;
+    let marker = tempfile::tempdir().unwrap();
+    let target = marker.path().join("victim");
+    std::fs::write(&target, "untouched").unwrap();
+
+    // A symlink that would make the generated go.mod land on a host file.
+    let linked = GitRepo::from_fixture("gopath");
+    std::os::unix::fs::symlink(&target, linked.dir.path().join("go.mod")).unwrap();
+    linked.commit("symlinked go.mod");
+    // A go.mod replacing a module with a host directory.
+    let replaced = GitRepo::from_fixture("gofuncs");
+    replaced.write_and_commit(
+        "go.mod",
+        "module example.com/gofuncs\n\ngo 1.21\n\nreplace example.com/x => /etc\n",
+    );
+    // A directory named like the generated shim.
+    let squatted = GitRepo::from_fixture("gofuncs");
+    std::fs::create_dir(squatted.dir.path().join("skybridgeshim")).unwrap();
+    squatted.write_and_commit("skybridgeshim/main.go", "package main\n\nfunc main() {}\n");
+
+    for (name, repo, why) in [
+        ("link", &linked, "symbolic link"),
+        ("repl", &replaced, "outside the repository"),
+        ("squat", &squatted, "reserved"),
+    ] {
+        create(&s, go_fn(name, &repo.url(), json!({"handler": "Hello"}))).await;
+        let (st, b) = deploy(&s, name).await;
+        assert_eq!((st, error_code(&b)), (422, "deployment_failed"), "{name}");
+        assert!(
+            b["error"]["message"].as_str().unwrap().contains(why),
+            "{name}: {b}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
+    assert_eq!(builds(&s).await, 0.0);
 }

@@ -18,6 +18,7 @@ import (
 	"go/ast"
 	"go/build"
 	"go/parser"
+	"go/scanner"
 	"go/token"
 	"os"
 	"path/filepath"
@@ -130,7 +131,9 @@ func sig(dir, name, goos, goarch string) sigResult {
 	}
 	if fn.Type.Results != nil {
 		for _, field := range fn.Type.Results.List {
-			if why := unsupported(field.Type, types); why != "" {
+			if id, ok := field.Type.(*ast.Ident); ok && id.Name == "error" {
+				// The shim turns a non-nil error into a failed execution.
+			} else if why := unsupported(field.Type, types); why != "" {
 				return sigFail("%s cannot return JSON: result type %s is %s", name, exprString(field.Type), why)
 			}
 			n := len(field.Names)
@@ -146,38 +149,77 @@ func sig(dir, name, goos, goarch string) sigResult {
 }
 
 // unsupported says why values of type t cannot cross JSON, or "" when they can.
-// Named types of the same package are followed, so `type Callback func()` is caught.
+// It walks composite types and follows named types of the same package, so
+// `type Callback func()` and `[]chan int` are caught. Types of other packages are
+// not followed; a mismatch there is reported by the shim when it is called.
 func unsupported(t ast.Expr, types map[string]ast.Expr) string {
-	seen := map[string]bool{}
-	for {
-		switch x := t.(type) {
-		case *ast.ChanType:
-			return "a channel"
-		case *ast.FuncType:
-			return "a function"
-		case *ast.ParenExpr:
-			t = x.X
-			continue
-		case *ast.StarExpr:
-			t = x.X
-			continue
-		case *ast.SelectorExpr:
-			if id, ok := x.X.(*ast.Ident); ok && id.Name == "unsafe" && x.Sel.Name == "Pointer" {
-				return "unsafe.Pointer"
+	return walk(t, types, map[string]bool{})
+}
+
+func walk(t ast.Expr, types map[string]ast.Expr, seen map[string]bool) string {
+	switch x := t.(type) {
+	case *ast.ChanType:
+		return "a channel"
+	case *ast.FuncType:
+		return "a function"
+	case *ast.ParenExpr:
+		return walk(x.X, types, seen)
+	case *ast.StarExpr:
+		return walk(x.X, types, seen)
+	case *ast.Ellipsis:
+		return walk(x.Elt, types, seen)
+	case *ast.ArrayType:
+		return walk(x.Elt, types, seen)
+	case *ast.MapType:
+		if why := walk(x.Key, types, seen); why != "" {
+			return why
+		}
+		return walk(x.Value, types, seen)
+	case *ast.StructType:
+		for _, f := range x.Fields.List {
+			if len(f.Names) > 0 && !anyExported(f.Names) {
+				continue // unexported fields are skipped by encoding/json
 			}
-			return ""
-		case *ast.Ident:
-			def, ok := types[x.Name]
-			if !ok || seen[x.Name] {
-				return ""
+			if why := walk(f.Type, types, seen); why != "" {
+				return why
 			}
-			seen[x.Name] = true
-			t = def
-			continue
-		default:
+		}
+		return ""
+	case *ast.InterfaceType:
+		if x.Methods != nil && len(x.Methods.List) > 0 {
+			return "an interface with methods (JSON cannot choose a concrete type)"
+		}
+		return ""
+	case *ast.SelectorExpr:
+		if id, ok := x.X.(*ast.Ident); ok && id.Name == "unsafe" && x.Sel.Name == "Pointer" {
+			return "unsafe.Pointer"
+		}
+		return ""
+	case *ast.Ident:
+		switch x.Name {
+		case "complex64", "complex128":
+			return "a complex number"
+		case "error":
+			return "an interface with methods (JSON cannot choose a concrete type)"
+		}
+		def, ok := types[x.Name]
+		if !ok || seen[x.Name] {
 			return ""
 		}
+		seen[x.Name] = true
+		return walk(def, types, seen)
+	default:
+		return ""
 	}
+}
+
+func anyExported(names []*ast.Ident) bool {
+	for _, n := range names {
+		if n.IsExported() {
+			return true
+		}
+	}
+	return false
 }
 
 func exprString(e ast.Expr) string {
@@ -243,6 +285,20 @@ func call(expr string) callResult {
 	}
 	if !ast.IsExported(id.Name) {
 		return callResult{Error: fmt.Sprintf("function %q is not exported", id.Name)}
+	}
+	// A comment could swallow the generated code after the call (a trailing //).
+	var sc scanner.Scanner
+	fset := token.NewFileSet()
+	file := fset.AddFile("call", fset.Base(), len(expr))
+	sc.Init(file, []byte(expr), nil, scanner.ScanComments)
+	for {
+		_, tok, _ := sc.Scan()
+		if tok == token.EOF {
+			break
+		}
+		if tok == token.COMMENT {
+			return callResult{Error: "comments are not allowed in a call"}
+		}
 	}
 	bad := ""
 	ast.Inspect(c, func(n ast.Node) bool {

@@ -12,6 +12,10 @@ use tokio::process::Command;
 use super::toolchain::GoToolchain;
 
 const SOURCE: &str = include_str!("../../go/skyinspect/main.go");
+/// Parsing one package takes milliseconds; anything near this is stuck.
+const ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Building skyinspect compiles part of std on a cold cache.
+const BUILD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// A function's signature as the shim sees it.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -75,8 +79,10 @@ impl Inspector {
                 .env("GOCACHE", gocache)
                 .stdin(Stdio::null())
                 .kill_on_drop(true)
-                .output()
+                .output();
+            let out = tokio::time::timeout(BUILD_TIMEOUT, out)
                 .await
+                .map_err(|_| "building skyinspect timed out".to_string())?
                 .map_err(|e| e.to_string())?;
             if !out.status.success() {
                 return Err(format!(
@@ -101,9 +107,14 @@ impl Inspector {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = cmd
-            .output()
+        let out = tokio::time::timeout(ASK_TIMEOUT, cmd.output())
             .await
+            .map_err(|_| {
+                format!(
+                    "skyinspect did not answer within {} s",
+                    ASK_TIMEOUT.as_secs()
+                )
+            })?
             .map_err(|e| format!("running skyinspect: {e}"))?;
         let answer: Answer<T> = serde_json::from_slice(&out.stdout).map_err(|e| {
             format!(

@@ -121,6 +121,19 @@ pub struct GoHealth {
     pub tools_ready: bool,
 }
 
+/// Kills a child's whole process group (it was started with `process_group(0)`)
+/// when dropped: on timeout, on error, and when the build's future is dropped.
+pub(crate) struct GroupKill(pub(crate) Option<u32>);
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            // SAFETY: kill(2) with a negative pid signals that process group only.
+            unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+        }
+    }
+}
+
 /// Deletes a build directory on every path out of a build.
 struct BuildDir(PathBuf);
 
@@ -203,6 +216,18 @@ impl GoBuilder {
         );
         for d in [&gocache, &gopath, &tools, &tmp] {
             std::fs::create_dir_all(d)?;
+        }
+        // Build directories a previous run did not finish.
+        for (dir, prefix) in [(&tmp, "gobuild-"), (&tools, "build-")] {
+            for entry in std::fs::read_dir(dir)? {
+                let path = entry?.path();
+                if path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+                {
+                    let _ = std::fs::remove_dir_all(&path);
+                }
+            }
         }
         Ok(Self {
             toolchain,
@@ -312,12 +337,14 @@ impl GoBuilder {
         let entry = Entry::of(src);
         let input_digest = crate::artifacts::digest(
             format!(
-                "go-shim-v{}\n{commit}\n{package}\n{}\n{}/{}\n{}",
+                "go-shim-v{}\n{commit}\n{package}\n{}\n{}/{}\n{}\nGOFLAGS={}\nGOPROXY={}",
                 shim::SHIM_VERSION,
                 entry.key(),
                 target.goos(),
                 target.goarch(),
-                tc.version
+                tc.version,
+                self.cfg.flags,
+                self.cfg.proxy,
             )
             .as_bytes(),
         );
@@ -357,20 +384,28 @@ impl GoBuilder {
                 other => build_error(format!("exporting {}: {other}", p.commit), String::new()),
             })?;
         let mut log = String::new();
-        let module = match read_module_path(&src.join("go.mod")) {
-            Some(m) => m,
-            None => {
-                // GOPATH-style repository (as Sky Island builds them): synthesize a module.
-                std::fs::write(
-                    src.join("go.mod"),
-                    format!("module {}\n\ngo 1.21\n", p.url.module_path),
-                )?;
-                log.push_str(&format!(
-                    "no go.mod: building as module {}\n",
-                    p.url.module_path
+        let go_mod = src.join("go.mod");
+        let module = if go_mod.exists() {
+            let text = std::fs::read_to_string(&go_mod)?;
+            if let Some(line) = local_replace(&text) {
+                return Err(build_error(
+                    format!("go.mod replaces a module with a path outside the repository (`{line}`); not built"),
+                    log,
                 ));
-                p.url.module_path.clone()
             }
+            module_path(&text)
+                .ok_or_else(|| build_error("go.mod has no `module` line".into(), log.clone()))?
+        } else {
+            // GOPATH-style repository (as Sky Island builds them): synthesize a module.
+            write_new(
+                &go_mod,
+                format!("module {}\n\ngo 1.21\n", p.url.module_path).as_bytes(),
+            )?;
+            log.push_str(&format!(
+                "no go.mod: building as module {}\n",
+                p.url.module_path
+            ));
+            p.url.module_path.clone()
         };
         let pkg_dir = src.join(&p.package);
         if !pkg_dir.is_dir() {
@@ -411,8 +446,13 @@ impl GoBuilder {
             }
         };
         let shim_dir = src.join("skybridgeshim");
-        std::fs::create_dir_all(&shim_dir)?;
-        std::fs::write(shim_dir.join("main.go"), code)?;
+        if std::fs::create_dir(&shim_dir).is_err() {
+            return Err(build_error(
+                "the repository has a `skybridgeshim` entry at its root; that name is reserved for the generated shim".into(),
+                log,
+            ));
+        }
+        write_new(&shim_dir.join("main.go"), code.as_bytes())?;
 
         let out_file = dir.0.join("out");
         let mut cmd = Command::new(&tc.path);
@@ -451,15 +491,12 @@ impl GoBuilder {
         ));
         let started = Instant::now();
         let child = cmd.spawn()?;
-        let pid = child.id();
+        // The whole group (go's compile and link children too) dies on every path.
+        let _group = GroupKill(child.id());
         let limit = Duration::from_millis(self.cfg.build_timeout_ms);
         let output = match tokio::time::timeout(limit, child.wait_with_output()).await {
             Ok(out) => out?,
             Err(_) => {
-                if let Some(pid) = pid {
-                    // The whole group: go's compile and link children too.
-                    unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
-                }
                 return Err(build_error(
                     format!(
                         "go build timed out after {} ms (go.build_timeout_ms)",
@@ -513,14 +550,34 @@ fn cap(mut s: String) -> String {
     s
 }
 
-/// The `module` line of a go.mod.
-fn read_module_path(go_mod: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(go_mod).ok()?;
-    text.lines().find_map(|l| {
-        let rest = l.trim().strip_prefix("module")?;
+/// The module path of a go.mod's `module` line (quotes and comments removed).
+fn module_path(go_mod: &str) -> Option<String> {
+    go_mod.lines().find_map(|l| {
+        let l = l.split("//").next().unwrap_or("").trim();
+        let rest = l.strip_prefix("module")?;
         let m = rest.trim().trim_matches('"');
         (!m.is_empty() && rest.starts_with([' ', '\t'])).then(|| m.to_string())
     })
+}
+
+/// A `replace` directive pointing at a local path outside the repository.
+fn local_replace(go_mod: &str) -> Option<String> {
+    go_mod.lines().find_map(|l| {
+        let l = l.split("//").next().unwrap_or("").trim();
+        let (_, target) = l.split_once("=>")?;
+        let t = target.trim();
+        (t.starts_with('/') || t.starts_with("..") || t.starts_with('~')).then(|| l.to_string())
+    })
+}
+
+/// Writes a file that must not exist yet (never through a planted file or link).
+fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?
+        .write_all(bytes)
 }
 
 #[cfg(test)]
@@ -577,11 +634,23 @@ mod tests {
 
     #[test]
     fn module_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("go.mod");
-        std::fs::write(&p, "// comment\nmodule example.com/geo\n\ngo 1.22\n").unwrap();
-        assert_eq!(read_module_path(&p).as_deref(), Some("example.com/geo"));
-        std::fs::write(&p, "modulex foo\n").unwrap();
-        assert_eq!(read_module_path(&p), None);
+        assert_eq!(
+            module_path("// c\nmodule example.com/geo // the geo lib\n\ngo 1.22\n").as_deref(),
+            Some("example.com/geo")
+        );
+        assert_eq!(
+            module_path("module \"example.com/q\"\n").as_deref(),
+            Some("example.com/q")
+        );
+        assert_eq!(module_path("modulex foo\n"), None);
+        assert_eq!(module_path("// module x\n"), None);
+    }
+
+    #[test]
+    fn local_replaces_outside_the_repo_are_found() {
+        assert!(local_replace("replace x => /etc\n").is_some());
+        assert!(local_replace("replace (\n\tx v1 => ../../secret\n)\n").is_some());
+        assert!(local_replace("replace x => ./internal/x\n").is_none());
+        assert!(local_replace("replace x => example.com/y v1.0.0\n").is_none());
     }
 }

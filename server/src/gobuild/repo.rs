@@ -21,9 +21,26 @@ pub struct RepoUrl {
     pub module_path: String,
 }
 
+/// A URL without its `user:password@` part, for logs and messages.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest
+                .split_once('/')
+                .map_or((rest, None), |(a, p)| (a, Some(p)));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            match path {
+                Some(p) => format!("{scheme}://{host}/{p}"),
+                None => format!("{scheme}://{host}"),
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
 /// Parses `github.com/owner/name` (fetched over https, as Sky Island does),
-/// `https://…`/`http://…` and `file:///…`. Anything else (ssh, `ext::`, options)
-/// is refused.
+/// `https://…` and `file:///…`. Anything else (plain http, ssh, `ext::`,
+/// options) is refused.
 pub fn parse_repo(repo: &str) -> Result<RepoUrl, String> {
     let repo = repo.trim();
     let ok_chars = |s: &str| {
@@ -47,17 +64,20 @@ pub fn parse_repo(repo: &str) -> Result<RepoUrl, String> {
             module_path: format!("local/{name}"),
         });
     }
-    for scheme in ["https://", "http://"] {
-        if let Some(rest) = repo.strip_prefix(scheme) {
-            if !ok_chars(rest) || !rest.contains('/') || rest.starts_with('-') {
-                return Err(format!("`{repo}` is not a repository URL"));
-            }
-            let host_path = strip_git(rest.split_once('@').map_or(rest, |(_, r)| r));
-            return Ok(RepoUrl {
-                fetch_url: repo.to_string(),
-                module_path: host_path,
-            });
+    if let Some(rest) = repo.strip_prefix("https://") {
+        if !ok_chars(rest) || !rest.contains('/') || rest.starts_with('-') {
+            return Err(format!("`{}` is not a repository URL", redact(repo)));
         }
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = host.split(':').next().unwrap_or(host);
+        if host.is_empty() || path.is_empty() {
+            return Err(format!("`{}` is not a repository URL", redact(repo)));
+        }
+        return Ok(RepoUrl {
+            fetch_url: repo.to_string(),
+            module_path: strip_git(&format!("{host}/{path}")),
+        });
     }
     let parts: Vec<&str> = repo.split('/').collect();
     if parts.len() >= 3
@@ -101,6 +121,16 @@ impl RepoCache {
     /// A cache rooted at `root`.
     pub fn new(root: PathBuf, timeout: Duration) -> std::io::Result<Self> {
         std::fs::create_dir_all(&root)?;
+        // Clones a previous run did not finish.
+        for entry in std::fs::read_dir(&root)? {
+            let path = entry?.path();
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("tmp-"))
+            {
+                let _ = std::fs::remove_dir_all(&path);
+            }
+        }
         Ok(Self {
             root,
             timeout,
@@ -164,7 +194,7 @@ impl RepoCache {
                 }
             }
             std::fs::rename(&tmp, &mirror)?;
-            log.push_str(&format!("cloned {}\n", url.fetch_url));
+            log.push_str(&format!("cloned {}\n", redact(&url.fetch_url)));
         } else if refresh {
             log.push_str(
                 &self
@@ -175,7 +205,7 @@ impl RepoCache {
                     )
                     .await?,
             );
-            log.push_str(&format!("fetched {}\n", url.fetch_url));
+            log.push_str(&format!("fetched {}\n", redact(&url.fetch_url)));
         }
         let spec = format!("{}^{{commit}}", git_ref.unwrap_or("HEAD"));
         let commit = self
@@ -189,7 +219,7 @@ impl RepoCache {
                 RepoError::Git(format!(
                     "ref `{}` not found in {}",
                     git_ref.unwrap_or("HEAD"),
-                    url.fetch_url
+                    redact(&url.fetch_url)
                 ))
             })?
             .trim()
@@ -242,6 +272,18 @@ impl RepoCache {
                 String::from_utf8_lossy(&tar_out.stderr).trim()
             )));
         }
+        // A symlink in the tree could point generated files or the compiler at
+        // host paths: such repositories are not built.
+        if let Some(link) = find_symlink(dest)? {
+            let rel = link
+                .strip_prefix(dest)
+                .unwrap_or(&link)
+                .display()
+                .to_string();
+            return Err(RepoError::Git(format!(
+                "the repository contains a symbolic link ({rel}); Skybridge does not build repositories with symlinks"
+            )));
+        }
         Ok(())
     }
 
@@ -257,10 +299,16 @@ impl RepoCache {
         }
         cmd.args(args)
             .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_ALLOW_PROTOCOL", "file:https:http")
+            .env("GIT_ALLOW_PROTOCOL", "file:https")
             .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
             .kill_on_drop(true);
-        let out = tokio::time::timeout(self.timeout, cmd.output())
+        let child = cmd.spawn()?;
+        // git's helpers (remote-https, index-pack) die with it, on every path.
+        let _group = super::GroupKill(child.id());
+        let out = tokio::time::timeout(self.timeout, child.wait_with_output())
             .await
             .map_err(|_| RepoError::Timeout(what.into(), self.timeout.as_millis() as u64))??;
         if !out.status.success() {
@@ -273,9 +321,37 @@ impl RepoCache {
     }
 }
 
+/// The first symbolic link under `dir`, if any.
+fn find_symlink(dir: &Path) -> std::io::Result<Option<PathBuf>> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_symlink() {
+            return Ok(Some(entry.path()));
+        }
+        if kind.is_dir() {
+            if let Some(found) = find_symlink(&entry.path())? {
+                return Ok(Some(found));
+            }
+        }
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_never_reach_logs() {
+        assert_eq!(
+            redact("https://user:tok@git.example.com/a/b"),
+            "https://git.example.com/a/b"
+        );
+        assert_eq!(redact("file:///x/y"), "file:///x/y");
+        let u = parse_repo("https://user:tok@git.example.com:8443/team/lib.git").unwrap();
+        assert_eq!(u.module_path, "git.example.com/team/lib");
+    }
 
     #[test]
     fn repo_forms() {
@@ -294,6 +370,7 @@ mod tests {
             "ext::sh -c touch% /tmp/pwned",
             "--upload-pack=evil",
             "ssh://host/x",
+            "http://example.com/a/b",
             "git@github.com:a/b",
             "file://relative/path",
             "file:///tmp/../etc",
