@@ -240,9 +240,7 @@ impl FunctionService {
             ..
         } = &spec.source
         {
-            if crate::gobuild::shim::parse_literal_call(call).is_none()
-                && self.go.health().available
-            {
+            if crate::gobuild::shim::parse_literal_call(call).is_none() && self.go.available() {
                 if let Err(m) = self.go.check_call(call, spec.backend).await? {
                     return Err(AppError::validation("source.call", m));
                 }

@@ -92,27 +92,28 @@ pub async fn run(
             None,
             Value::Array(lit.args),
         ),
-        None => {
-            match s.functions.go().check_call(call, backend).await? {
-                Ok(_) => {}
-                Err(m) => return Err(AppError::BadRequest(format!("call: {m}"))),
-            }
-            (
-                function_name(&url, &format!("call:{call}")),
-                None,
-                Some(call.to_string()),
-                Value::Null,
-            )
-        }
+        None => (
+            function_name(&url, &format!("call:{call}")),
+            None,
+            Some(call.to_string()),
+            Value::Null,
+        ),
     };
 
-    // Hot path: the function is live in memory; no store access, no build.
+    // Hot path: the function is live in memory; no store access, no build. Its
+    // name is derived from the call string, so a live one was checked already.
     let deployed = match s.functions.live(&name).await {
         Ok(_) => true,
         Err(AppError::NotDeployed(_) | AppError::FunctionNotFound(_)) => false,
         Err(e) => return Err(e),
     };
     if !deployed || req.cache_bust {
+        if call_src.is_some() {
+            // Refused with 400 before any function exists for it.
+            if let Err(m) = s.functions.go().check_call(call, backend).await? {
+                return Err(AppError::BadRequest(format!("call: {m}")));
+            }
+        }
         let functions = s.functions.clone();
         let spec = FunctionSpec {
             name: name.clone(),

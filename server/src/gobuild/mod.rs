@@ -258,6 +258,11 @@ impl GoBuilder {
         }
     }
 
+    /// Whether a toolchain was found.
+    pub fn available(&self) -> bool {
+        self.toolchain.is_ok()
+    }
+
     /// The toolchain's version, or why there is none.
     pub fn health(&self) -> GoHealth {
         let tools_ready = self.inspector.try_lock().is_ok_and(|i| i.is_some());
