@@ -55,40 +55,42 @@ async fn restart_keeps_functions_artifacts_and_executions_without_recompiling() 
     );
 }
 
+/// Queues a `sleep_ms` sleep and three echoes on a single-worker server and waits
+/// until the sleep is running, so the echoes are queued behind it. Returns the
+/// sleep's id and the echoes' ids in order.
+async fn busy_worker_with_backlog(s: &TestServer, sleep_ms: u64) -> (String, Vec<String>) {
+    let invoke_async = |input: serde_json::Value| async move {
+        let (st, e) = s
+            .post(
+                "/api/v1/functions/g/invoke",
+                &json!({"input": input, "async": true}),
+            )
+            .await;
+        assert_eq!(st, 202, "{e}");
+        e["id"].as_str().unwrap().to_string()
+    };
+    let long = invoke_async(json!({"mode": "sleep", "ms": sleep_ms})).await;
+    let mut queued = Vec::new();
+    for i in 0..3 {
+        queued.push(invoke_async(json!({"mode": "echo", "i": i})).await);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, e) = s.get(&format!("/api/v1/executions/{long}")).await;
+        if e["status"] == "running" {
+            return (long, queued);
+        }
+        assert!(std::time::Instant::now() < deadline, "never started: {e}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_crash_interrupts_running_work_and_queued_work_resumes() {
     let mut s = TestServer::start(&[("SKYBRIDGE_EXECUTIONS_WORKERS", "1")]).await;
     s.deploy_wasm("g", guest_module(), json!({"timeout_ms": 60000}), json!({}))
         .await;
-    let (st, long) = s
-        .post(
-            "/api/v1/functions/g/invoke",
-            &json!({"input": {"mode": "sleep", "ms": 50000}, "async": true}),
-        )
-        .await;
-    assert_eq!(st, 202);
-    let long_id = long["id"].as_str().unwrap().to_string();
-    let mut queued = Vec::new();
-    for i in 0..3 {
-        let (st, q) = s
-            .post(
-                "/api/v1/functions/g/invoke",
-                &json!({"input": {"mode": "echo", "i": i}, "async": true}),
-            )
-            .await;
-        assert_eq!(st, 202);
-        queued.push(q["id"].as_str().unwrap().to_string());
-    }
-    // Wait until the long one is running (the single worker is busy with it).
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, e) = s.get(&format!("/api/v1/executions/{long_id}")).await;
-        if e["status"] == "running" {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "never started: {e}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (long_id, queued) = busy_worker_with_backlog(&s, 50_000).await;
     assert_eq!(s.metric("skybridge_async_queue_depth").await, 3.0);
     s.kill();
     s.restart();
@@ -178,28 +180,7 @@ async fn sigterm_lets_running_work_finish_and_leaves_queued_work_queued() {
     let mut s = TestServer::start(&[("SKYBRIDGE_EXECUTIONS_WORKERS", "1")]).await;
     s.deploy_wasm("g", guest_module(), json!({}), json!({}))
         .await;
-    let (_, running) = s
-        .post(
-            "/api/v1/functions/g/invoke",
-            &json!({"input": {"mode": "sleep", "ms": 1500}, "async": true}),
-        )
-        .await;
-    let running = running["id"].as_str().unwrap().to_string();
-    let mut queued = Vec::new();
-    for i in 0..3 {
-        let (_, q) = s
-            .post(
-                "/api/v1/functions/g/invoke",
-                &json!({"input": {"mode": "echo", "i": i}, "async": true}),
-            )
-            .await;
-        queued.push(q["id"].as_str().unwrap().to_string());
-    }
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while s.get(&format!("/api/v1/executions/{running}")).await.1["status"] != "running" {
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (running, queued) = busy_worker_with_backlog(&s, 1500).await;
     let stopped = std::time::Instant::now();
     s.terminate();
     assert!(

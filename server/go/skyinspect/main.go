@@ -120,13 +120,7 @@ func sig(dir, name, goos, goarch string) sigResult {
 			if why := unsupported(t, types); why != "" {
 				return sigFail("%s cannot be called with JSON arguments: parameter type %s is %s", name, exprString(field.Type), why)
 			}
-			n := len(field.Names)
-			if n == 0 {
-				n = 1
-			}
-			for i := 0; i < n; i++ {
-				res.Params = append(res.Params, exprString(field.Type))
-			}
+			res.Params = appendField(res.Params, field)
 		}
 	}
 	if fn.Type.Results != nil {
@@ -136,13 +130,7 @@ func sig(dir, name, goos, goarch string) sigResult {
 			} else if why := unsupported(field.Type, types); why != "" {
 				return sigFail("%s cannot return JSON: result type %s is %s", name, exprString(field.Type), why)
 			}
-			n := len(field.Names)
-			if n == 0 {
-				n = 1
-			}
-			for i := 0; i < n; i++ {
-				res.Results = append(res.Results, exprString(field.Type))
-			}
+			res.Results = appendField(res.Results, field)
 		}
 	}
 	return res
@@ -220,6 +208,15 @@ func anyExported(names []*ast.Ident) bool {
 		}
 	}
 	return false
+}
+
+// appendField appends a field's type once per name it declares (`a, b int` is two
+// parameters), or once for an unnamed field.
+func appendField(list []string, field *ast.Field) []string {
+	for i := 0; i < max(len(field.Names), 1); i++ {
+		list = append(list, exprString(field.Type))
+	}
+	return list
 }
 
 func exprString(e ast.Expr) string {
