@@ -38,6 +38,30 @@ install_go() {
   "$SKYBRIDGE_GO" version >&2
 }
 
+# A real Docker Engine for the docker backend: Debian's docker.io, and dockerd
+# started in the background when nothing answers on /var/run/docker.sock.
+# Returns non-zero (with the reason on stderr) when the engine cannot run.
+start_docker() {
+  apt_install docker.io || return 1
+  if docker info >/dev/null 2>&1; then return 0; fi
+  if grep -qx dockerd /proc/[0-9]*/comm 2>/dev/null; then
+    log "waiting for the running dockerd"
+  else
+    log "starting dockerd (log: .tools/dockerd.log)"
+    mkdir -p .tools
+    # A socket or pid file can outlive a dead daemon and stop a new one.
+    as_root rm -f /var/run/docker.sock /var/run/docker.pid || return 1
+    as_root sh -c 'nohup /usr/sbin/dockerd >"$1" 2>&1 &' sh "$ROOT/.tools/dockerd.log" || return 1
+  fi
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  echo "dockerd did not answer within 60 s; its log:" >&2
+  tail -n 20 .tools/dockerd.log >&2 || true
+  return 1
+}
+
 require_cargo() {
   command -v cargo >/dev/null || { echo "cargo is required: install Rust from https://rustup.rs" >&2; exit 1; }
 }

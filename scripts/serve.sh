@@ -5,6 +5,9 @@
 source "$(dirname "$0")/lib.sh"
 require_cargo
 install_go   # for building the Go examples to WASI
+# The docker backend; the server also starts without it (docker functions then
+# answer 503 backend_unavailable).
+start_docker || log "Docker Engine unavailable: continuing without the docker backend"
 command -v curl >/dev/null || apt_install curl   # for the README walkthrough
 log "building skybridge (release)"
 cargo build --release --bin skybridge

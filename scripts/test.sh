@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs the whole suite: formatting, clippy,
 # unit tests and the integration tests (real server, real wasmtime, Go-built
-# WASI guests, Swagger UI in headless Chromium).
+# WASI guests, a real Docker Engine, Swagger UI in headless Chromium).
 source "$(dirname "$0")/lib.sh"
 require_cargo
 install_go
-apt_install chromium
+# busybox-static: the docker tests import a rootfs holding it as their image.
+apt_install chromium busybox-static
 command -v chromium >/dev/null || { echo "chromium did not install" >&2; exit 1; }
+# No mocked Docker API anywhere: without an engine the docker tests must fail.
+start_docker || { echo "the Docker Engine is required for the docker backend tests" >&2; exit 1; }
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -110,6 +110,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         limits: Limits {
             memory_mb: config.limits.default_memory_mb,
             timeout_ms: config.limits.default_timeout_ms,
+            cpus: config.limits.default_cpus,
         },
         max_output_bytes: config.executions.max_output_bytes,
     };
@@ -437,6 +438,7 @@ impl GoBench {
             limits: Limits {
                 memory_mb: cfg.limits.default_memory_mb,
                 timeout_ms: cfg.limits.default_timeout_ms,
+                cpus: cfg.limits.default_cpus,
             },
             max_output_bytes: cfg.executions.max_output_bytes,
         };

@@ -51,6 +51,69 @@ pub struct Config {
     pub go: GoConfig,
     /// The Sky Island compatible endpoint.
     pub skyisland: SkyIslandConfig,
+    /// The docker backend.
+    pub docker: DockerConfig,
+}
+
+/// `[docker]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DockerConfig {
+    /// The Docker Engine's unix socket.
+    pub socket: PathBuf,
+    /// Timeout of one Engine API request (a pull or an image build may take
+    /// this long), seconds.
+    pub api_timeout_secs: u64,
+    /// Most processes and threads in one container.
+    pub pids_limit: i64,
+    /// Size of the writable tmpfs at `/tmp`, MiB (the rest of the filesystem is
+    /// read-only).
+    pub tmpfs_mb: u32,
+    /// Warm containers per function, for functions that do not set
+    /// `warm_pool_size`.
+    pub warm_pool_size: u32,
+    /// Highest `warm_pool_size` a function may ask for.
+    pub max_warm_pool_size: u32,
+    /// A function's warm containers are removed after this long without an
+    /// invocation, ms (the next invocation starts cold and refills the pool).
+    pub pool_idle_ttl_ms: u64,
+    /// Registry credentials for pulls, by registry host (`docker.io` for Docker
+    /// Hub): `[docker.registries."ghcr.io"] username = "…" password = "…"`.
+    pub registries: std::collections::BTreeMap<String, RegistryAuth>,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        Self {
+            socket: PathBuf::from("/var/run/docker.sock"),
+            api_timeout_secs: 300,
+            pids_limit: 128,
+            tmpfs_mb: 64,
+            warm_pool_size: 2,
+            max_warm_pool_size: 16,
+            pool_idle_ttl_ms: 300_000,
+            registries: Default::default(),
+        }
+    }
+}
+
+/// Credentials for one registry. `Debug` never shows the secret.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryAuth {
+    /// User name.
+    pub username: String,
+    /// Password or access token.
+    pub password: String,
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryAuth")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 /// `[go]`
@@ -144,6 +207,10 @@ pub struct LimitsConfig {
     pub default_timeout_ms: u64,
     /// Highest timeout a function may ask for, ms.
     pub max_timeout_ms: u64,
+    /// CPU share when a function does not set one, cores.
+    pub default_cpus: f64,
+    /// Highest CPU share a function may ask for, cores.
+    pub max_cpus: f64,
     /// Largest invoke input (its JSON text), bytes.
     pub max_input_bytes: usize,
     /// Most environment variables per function.
@@ -157,6 +224,8 @@ impl Default for LimitsConfig {
             max_memory_mb: 1024,
             default_timeout_ms: 5_000,
             max_timeout_ms: 300_000,
+            default_cpus: 1.0,
+            max_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
             max_input_bytes: 1024 * 1024,
             max_env_vars: 128,
         }
@@ -269,6 +338,17 @@ impl Config {
         if l.default_timeout_ms == 0 || l.default_timeout_ms > l.max_timeout_ms {
             return bad("limits.default_timeout_ms must be between 1 and limits.max_timeout_ms");
         }
+        if !(l.max_cpus >= 0.01 && l.default_cpus >= 0.01 && l.default_cpus <= l.max_cpus) {
+            return bad("limits.default_cpus must be between 0.01 and limits.max_cpus");
+        }
+        let d = &self.docker;
+        if d.api_timeout_secs == 0 || d.pids_limit < 1 || d.tmpfs_mb == 0 || d.pool_idle_ttl_ms == 0
+        {
+            return bad("docker.api_timeout_secs, pids_limit, tmpfs_mb and pool_idle_ttl_ms must be at least 1");
+        }
+        if d.warm_pool_size > d.max_warm_pool_size {
+            return bad("docker.warm_pool_size must be at most docker.max_warm_pool_size");
+        }
         let e = &self.executions;
         if e.workers == 0 {
             return bad("executions.workers must be at least 1");
@@ -315,6 +395,9 @@ fn apply_env_override(root: &mut toml::Table, var: &str, value: &str) -> Result<
                     ConfigError::Invalid(format!("{var}: expected an integer, got `{value}`"))
                 })?
         }
+        toml::Value::Float(_) => value.parse::<f64>().map(toml::Value::Float).map_err(|_| {
+            ConfigError::Invalid(format!("{var}: expected a number, got `{value}`"))
+        })?,
         toml::Value::Boolean(_) => {
             value
                 .parse::<bool>()

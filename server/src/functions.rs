@@ -101,6 +101,16 @@ pub fn validate_spec(spec: &FunctionSpec, cfg: &LimitsConfig) -> AppResult<Valid
             ),
         ));
     }
+    let cpus = spec.limits.cpus.unwrap_or(cfg.default_cpus);
+    if !(0.01..=cfg.max_cpus).contains(&cpus) {
+        return Err(AppError::validation(
+            "limits.cpus",
+            format!(
+                "must be between 0.01 and {} (the server's limits.max_cpus)",
+                cfg.max_cpus
+            ),
+        ));
+    }
     if spec.env.len() > cfg.max_env_vars {
         return Err(AppError::validation(
             "env",
@@ -137,6 +147,15 @@ pub fn validate_spec(spec: &FunctionSpec, cfg: &LimitsConfig) -> AppResult<Valid
                 .map_err(|(field, m)| AppError::validation(field, m))?;
             Vec::new()
         }
+        SourceSpec::Image {
+            image,
+            command,
+            user,
+            ..
+        } => {
+            check_image_source(image, command.as_deref(), user.as_deref())?;
+            Vec::new()
+        }
         SourceSpec::Wasm { module } => {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(module.trim())
@@ -156,9 +175,60 @@ pub fn validate_spec(spec: &FunctionSpec, cfg: &LimitsConfig) -> AppResult<Valid
         limits: Limits {
             memory_mb,
             timeout_ms,
+            cpus,
         },
         source,
     })
+}
+
+/// An image reference is one word of printable ASCII; a command is a non-empty
+/// list of arguments without NUL; a user is `name`, `uid` or `uid:gid`.
+fn check_image_source(
+    image: &str,
+    command: Option<&[String]>,
+    user: Option<&str>,
+) -> AppResult<()> {
+    let image_ok = !image.is_empty()
+        && image.len() <= 512
+        && image.bytes().all(|b| b.is_ascii_graphic())
+        && !image.starts_with(['-', '/', ':', '@']);
+    if !image_ok {
+        return Err(AppError::validation(
+            "source.image",
+            "must be an image reference such as `alpine:3.20` or `registry.example.com/team/fn@sha256:…`",
+        ));
+    }
+    if let Some(cmd) = command {
+        if cmd.is_empty() || cmd[0].is_empty() {
+            return Err(AppError::validation(
+                "source.command",
+                "must name a program: a non-empty list such as [\"sh\", \"-c\", \"cat\"]; leave it out to use the image's own",
+            ));
+        }
+        if cmd.iter().any(|a| a.contains('\0')) {
+            return Err(AppError::validation(
+                "source.command",
+                "arguments cannot contain NUL",
+            ));
+        }
+    }
+    if let Some(u) = user {
+        let ok = !u.is_empty()
+            && u.len() <= 64
+            && u.split(':').count() <= 2
+            && u.split(':').all(|p| {
+                !p.is_empty()
+                    && p.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+            });
+        if !ok {
+            return Err(AppError::validation(
+                "source.user",
+                "must be a user name, a uid, or uid:gid",
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl FunctionService {
@@ -203,32 +273,46 @@ impl FunctionService {
             .backends
             .get(spec.backend)
             .map_err(|_| AppError::UnsupportedBackend(spec.backend))?;
-        let source = match spec.source.go() {
-            Some(go) => SourceInfo::from(go),
-            None => SourceInfo::Wasm {
+        let source = match spec.source {
+            SourceSpec::Go { .. } => SourceInfo::from(spec.source.go().expect("a Go source")),
+            SourceSpec::Image {
+                image,
+                command,
+                user,
+                reads_stdin,
+            } => SourceInfo::Image {
+                image: image.trim().to_string(),
+                command,
+                user,
+                reads_stdin,
+            },
+            SourceSpec::Wasm { .. } => SourceInfo::Wasm {
                 digest: crate::artifacts::digest(&valid.source),
                 size_bytes: valid.source.len() as u64,
             },
         };
-        backend
-            .accepts(&source)
-            .map_err(|m| AppError::validation("source.type", m))?;
-        if source.blob_digest().is_some() {
-            self.cache
-                .put_source(&valid.source)
-                .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("storing source")))?;
-        }
         let now = crate::model::now();
-        Ok(Function {
+        let f = Function {
             name: spec.name,
             backend: spec.backend,
             source,
             env: spec.env,
             limits: valid.limits,
+            network: spec.network,
+            warm_pool_size: spec.warm_pool_size,
             version,
             created_at: created.unwrap_or(now),
             updated_at: now,
-        })
+        };
+        backend
+            .accepts(&f)
+            .map_err(|(field, m)| AppError::validation(field, m))?;
+        if f.source.blob_digest().is_some() {
+            self.cache
+                .put_source(&valid.source)
+                .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("storing source")))?;
+        }
+        Ok(f)
     }
 
     /// A `call` that is not all literals is compiled as written: check it with Go's
@@ -352,6 +436,9 @@ impl FunctionService {
             for a in self.store.unreferenced_artifacts().await? {
                 let lock = self.build_lock(&a.digest);
                 let Ok(_held) = lock.try_lock() else { continue };
+                for backend in self.backends.all() {
+                    backend.discard(&a).await;
+                }
                 self.cache.remove_artifact(&a.path)?;
                 self.store.delete_artifact(&a.digest).await?;
             }
@@ -420,21 +507,17 @@ impl FunctionService {
 
         // The build lock stays held until the deployment refers to the artifact,
         // so garbage collection cannot remove it in between.
-        let outcome = match self
-            .build_artifact(backend.as_ref(), &f, cache_bust, true)
-            .await
-        {
-            Ok(built) => {
-                rec.deployment.build_log = built.log.clone();
-                rec.deployment.artifact_digest = Some(built.artifact.digest.clone());
-                rec.deployment.resolved_commit = built.commit.clone();
-                backend
-                    .load(&built.artifact.path)
-                    .await
-                    .map(|r| (built.artifact.clone(), r, built))
-            }
-            Err(e) => Err(e),
-        };
+        let mut outcome = self
+            .build_and_load(backend.as_ref(), &f, cache_bust, &mut rec)
+            .await;
+        if let Err(BackendError::Artifact { path, message }) = &outcome {
+            // A cached artifact whose backing is gone (an image removed from
+            // the engine): build it again instead of failing the deploy.
+            tracing::warn!(function = name, %path, %message, "cached artifact does not load; rebuilding it");
+            outcome = self
+                .build_and_load(backend.as_ref(), &f, true, &mut rec)
+                .await;
+        }
         rec.deployment.finished_at = Some(crate::model::now());
         let (artifact, runnable, _held) = match outcome {
             Ok(ok) => ok,
@@ -465,6 +548,22 @@ impl FunctionService {
             map.insert(name.to_string(), live);
         }
         Ok(rec.deployment)
+    }
+
+    /// Builds (or finds) `f`'s artifact and loads it, recording the build in `rec`.
+    async fn build_and_load(
+        &self,
+        backend: &dyn crate::backend::Backend,
+        f: &Function,
+        force: bool,
+        rec: &mut DeploymentRecord,
+    ) -> Result<(ArtifactRecord, Arc<dyn Runnable>, Built), BackendError> {
+        let built = self.build_artifact(backend, f, force, true).await?;
+        rec.deployment.build_log = built.log.clone();
+        rec.deployment.artifact_digest = Some(built.artifact.digest.clone());
+        rec.deployment.resolved_commit = built.commit.clone();
+        let runnable = backend.load(&built.artifact.path, f).await?;
+        Ok((built.artifact.clone(), runnable, built))
     }
 
     /// Stores a failed deployment and picks the API error: the build's own failure
@@ -510,9 +609,8 @@ impl FunctionService {
         let (input_digest, prepared) = match f.source.go() {
             None => (
                 f.source
-                    .blob_digest()
-                    .expect("non-Go sources are blobs")
-                    .to_string(),
+                    .input_digest()
+                    .expect("non-Go sources have an input digest"),
                 None,
             ),
             Some(go) => {
@@ -550,10 +648,13 @@ impl FunctionService {
         }
         let result = async {
             let (source, mut build_log) = match &prepared {
-                None => (self.cache.read_source(&input_digest)?, String::new()),
+                None if f.source.blob_digest().is_some() => {
+                    (self.cache.read_source(&input_digest)?, String::new())
+                }
+                None => (Vec::new(), String::new()),
                 Some(p) => self.go.compile(p, backend.kind()).await?,
             };
-            let built = backend.build(&key, source).await?;
+            let built = backend.build(&key, f, source, force).await?;
             build_log.push_str(&built.log);
             Ok((built, build_log))
         }
@@ -615,7 +716,7 @@ impl FunctionService {
         })?;
         let artifact = self.store.get_artifact(&digest).await?;
         let loaded = match &artifact {
-            Some(a) => backend.load(&a.path).await,
+            Some(a) => backend.load(&a.path, &record.snapshot).await,
             None => Err(BackendError::Artifact {
                 path: digest.clone(),
                 message: "not in the artifact index".into(),
@@ -636,7 +737,7 @@ impl FunctionService {
                 let built = self
                     .build_artifact(backend.as_ref(), &pinned, true, false)
                     .await?;
-                let runnable = backend.load(&built.artifact.path).await?;
+                let runnable = backend.load(&built.artifact.path, &record.snapshot).await?;
                 self.store.put_artifact(&built.artifact).await?;
                 record.deployment.artifact_digest = Some(built.artifact.digest.clone());
                 record
@@ -671,6 +772,8 @@ mod tests {
             },
             env: Default::default(),
             limits: LimitsSpec::default(),
+            network: false,
+            warm_pool_size: None,
         }
     }
 

@@ -27,6 +27,9 @@ pub struct Metrics {
     pub builds: IntCounterVec,
     /// `skybridge_callbacks_total{result}`: callback deliveries.
     pub callbacks: IntCounterVec,
+    /// `skybridge_warm_pool_total{function,result}`: docker invocations that
+    /// found a warm container (`hit`) or started one cold (`miss`).
+    pub warm_pool: IntCounterVec,
 }
 
 impl Metrics {
@@ -81,6 +84,11 @@ impl Metrics {
             "Callback deliveries by result (delivered, failed)",
             &["result"],
         );
+        let warm_pool = counter(
+            "skybridge_warm_pool_total",
+            "Docker invocations served by a warm container (hit) or a cold start (miss)",
+            &["function", "result"],
+        );
         let queue_depth = IntGauge::new(
             "skybridge_async_queue_depth",
             "Async executions waiting for a worker",
@@ -98,6 +106,7 @@ impl Metrics {
             queue_depth,
             builds,
             callbacks,
+            warm_pool,
         }
     }
 

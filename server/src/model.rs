@@ -87,6 +87,23 @@ pub enum SourceSpec {
         /// `fmt.Print` prints; invoke input is ignored.
         call: Option<String>,
     },
+    /// A container image on the Docker Engine (docker backend only), pulled at
+    /// deploy when missing.
+    Image {
+        /// Image reference, e.g. `alpine:3.20` or `registry.example.com/team/fn@sha256:…`.
+        #[schema(example = "busybox:1.36")]
+        image: String,
+        /// Command and arguments (exec form); default: the image's own.
+        #[schema(example = json!(["sh", "-c", "cat"]))]
+        command: Option<Vec<String>>,
+        /// User to run as; default: the image's `USER`, or 65534:65534 (nobody)
+        /// when the image names none.
+        user: Option<String>,
+        /// The command reads its input from stdin (rather than only from
+        /// `SKYBRIDGE_INPUT`), so it can wait, already started, in a warm container.
+        #[serde(default)]
+        reads_stdin: bool,
+    },
 }
 
 impl SourceSpec {
@@ -106,7 +123,7 @@ impl SourceSpec {
                 handler: handler.clone(),
                 call: call.clone(),
             }),
-            SourceSpec::Wasm { .. } => None,
+            SourceSpec::Wasm { .. } | SourceSpec::Image { .. } => None,
         }
     }
 }
@@ -148,6 +165,17 @@ pub enum SourceInfo {
         /// Sky Island call.
         call: Option<String>,
     },
+    /// A container image (docker backend).
+    Image {
+        /// Image reference as given.
+        image: String,
+        /// Command and arguments; `null`: the image's own.
+        command: Option<Vec<String>>,
+        /// User; `null`: the image's, or nobody.
+        user: Option<String>,
+        /// Whether the command reads its input from stdin (warm-poolable).
+        reads_stdin: bool,
+    },
 }
 
 impl SourceInfo {
@@ -167,7 +195,7 @@ impl SourceInfo {
                 handler: handler.clone(),
                 call: call.clone(),
             }),
-            SourceInfo::Wasm { .. } => None,
+            SourceInfo::Wasm { .. } | SourceInfo::Image { .. } => None,
         }
     }
 
@@ -175,21 +203,45 @@ impl SourceInfo {
     pub fn blob_digest(&self) -> Option<&str> {
         match self {
             SourceInfo::Wasm { digest, .. } => Some(digest),
+            SourceInfo::Go { .. } | SourceInfo::Image { .. } => None,
+        }
+    }
+
+    /// What a non-Go build starts from, as a digest: the uploaded blob, or for an
+    /// image the reference and run settings (so `cache_bust` re-pulls a tag).
+    pub fn input_digest(&self) -> Option<String> {
+        match self {
+            SourceInfo::Wasm { digest, .. } => Some(digest.clone()),
+            SourceInfo::Image { .. } => Some(crate::artifacts::digest(
+                serde_json::to_string(self)
+                    .expect("sources serialize")
+                    .as_bytes(),
+            )),
             SourceInfo::Go { .. } => None,
         }
     }
 }
 
 /// Resource limits applied to every execution of a function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// Memory cap in MiB (wasm: linear memory).
+    /// Memory cap in MiB (wasm: linear memory; docker: the container, with no
+    /// extra swap).
     #[schema(example = 128)]
     pub memory_mb: u32,
     /// Wall-clock limit in milliseconds; past it the execution ends `timed_out`.
     #[schema(example = 5000)]
     pub timeout_ms: u64,
+    /// CPU share in cores, e.g. 0.5 (docker: `NanoCpus`; wasm runs on one
+    /// thread and ignores it).
+    #[serde(default = "default_cpus")]
+    #[schema(example = 1.0)]
+    pub cpus: f64,
+}
+
+fn default_cpus() -> f64 {
+    1.0
 }
 
 /// Limits as submitted: either may be left out and takes the configured default.
@@ -200,6 +252,8 @@ pub struct LimitsSpec {
     pub memory_mb: Option<u32>,
     /// Wall-clock limit in milliseconds.
     pub timeout_ms: Option<u64>,
+    /// CPU share in cores.
+    pub cpus: Option<f64>,
 }
 
 /// A function as submitted to `POST /api/v1/functions` and `PUT /api/v1/functions/{name}`.
@@ -219,6 +273,14 @@ pub struct FunctionSpec {
     /// Resource limits; omitted fields take the server defaults.
     #[serde(default)]
     pub limits: LimitsSpec,
+    /// Whether executions may use the network (docker: the default bridge;
+    /// otherwise no network at all). wasm has no network and refuses `true`.
+    #[serde(default)]
+    pub network: bool,
+    /// Containers kept started ahead of time for this function (docker, for
+    /// sources that read stdin); `null`: the server's `docker.warm_pool_size`,
+    /// 0: none.
+    pub warm_pool_size: Option<u32>,
 }
 
 /// A stored function.
@@ -235,6 +297,12 @@ pub struct Function {
     pub env: BTreeMap<String, String>,
     /// Resource limits.
     pub limits: Limits,
+    /// Whether executions may use the network.
+    #[serde(default)]
+    pub network: bool,
+    /// Warm containers kept for this function; `null`: the server default.
+    #[serde(default)]
+    pub warm_pool_size: Option<u32>,
     /// Incremented on every update; a deployment records the version it built.
     pub version: i64,
     /// Creation time.

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{app, AppState};
 use crate::artifacts::ArtifactCache;
+use crate::backend::docker::DockerBackend;
 use crate::backend::wasm::WasmBackend;
 use crate::backend::Backends;
 use crate::config::Config;
@@ -37,7 +38,12 @@ pub async fn assemble(config: Config) -> anyhow::Result<(AppState, ExecutionTask
     let metrics = Arc::new(Metrics::new());
     let wasm = WasmBackend::new(&config.wasm, &config.limits, cache.clone())
         .context("starting the wasm backend")?;
-    let backends = Backends::new(vec![Arc::new(wasm)]);
+    let docker = Arc::new(
+        DockerBackend::new(&config.docker, cache.clone(), metrics.clone())
+            .context("preparing the docker backend")?,
+    );
+    docker.connect_in_background();
+    let backends = Backends::new(vec![Arc::new(wasm), docker]);
     let go = Arc::new(
         GoBuilder::new(&config.go, data_dir, std::env::var("SKYBRIDGE_GO").ok())
             .context("preparing the Go build pipeline")?,
@@ -87,6 +93,7 @@ pub async fn serve(
 
     let (stopping_tx, mut stopping) = tokio::sync::watch::channel(None::<Instant>);
     let executions = state.executions.clone();
+    let backends = state.backends.clone();
     let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutting down: finishing running requests; queued work stays queued");
@@ -105,6 +112,11 @@ pub async fn serve(
     let left = SHUTDOWN_GRACE.saturating_sub(started.elapsed());
     if tokio::time::timeout(left, tasks.finish()).await.is_err() {
         tracing::warn!("grace period over before every record was written");
+    }
+    // Warm containers (and runs cut off by the grace period) go now; whatever a
+    // crash leaves is reaped at the next start.
+    for backend in backends.all() {
+        backend.shutdown().await;
     }
     Ok(())
 }

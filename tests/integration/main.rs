@@ -2,6 +2,7 @@
 //! each, real wasmtime, real Go-built WASI modules, real SQLite.
 
 mod common;
+mod docker;
 mod docs;
 mod errors;
 mod gofunctions;

@@ -127,6 +127,10 @@ pub async fn run(
             },
             env: Default::default(),
             limits: LimitsSpec::default(),
+            // Sky Island's `ip4` asks for an address in a jail's network; it is
+            // validated and not used: these functions run without a network.
+            network: false,
+            warm_pool_size: None,
         };
         let (n, bust) = (name.clone(), req.cache_bust);
         detached(async move {

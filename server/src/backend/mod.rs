@@ -6,6 +6,7 @@
 //! result on stdout, logs on stderr, exit code 0 = success. Adding a backend means a
 //! new module here and one line in [`Backends::new`], nothing else.
 
+pub mod docker;
 pub mod output;
 pub mod wasm;
 
@@ -17,7 +18,8 @@ use async_trait::async_trait;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::model::{BackendKind, ExecutionStatus, Limits, SourceInfo};
+use crate::model::{BackendKind, ExecutionStatus, Function, Limits};
+use crate::store::ArtifactRecord;
 
 /// Backend failures. Failures of the *function* (non-zero exit, timeout) are not
 /// errors: they are a [`RunOutcome`].
@@ -50,6 +52,9 @@ pub enum BackendError {
         /// Why.
         message: String,
     },
+    /// An execution engine refused a request (the Docker Engine's own message).
+    #[error("{0}")]
+    Engine(String),
     /// Local I/O failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
@@ -140,6 +145,39 @@ impl RunOutcome {
     }
 }
 
+/// Variable holding the invocation's input (also on stdin).
+pub const ENV_INPUT: &str = "SKYBRIDGE_INPUT";
+/// Variable holding the execution id.
+pub const ENV_EXECUTION_ID: &str = "SKYBRIDGE_EXECUTION_ID";
+/// Variable holding the function name.
+pub const ENV_FUNCTION: &str = "SKYBRIDGE_FUNCTION";
+
+/// The environment every execution of `f` gets before its per-invocation
+/// variables ([`ENV_INPUT`], [`ENV_EXECUTION_ID`]): the function's own
+/// variables, its name, and for `print` the Go shim's `fmt.Print` output mode.
+pub fn function_env(f: &Function, print: bool) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> =
+        f.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    env.push((ENV_FUNCTION.into(), f.name.clone()));
+    if print || prints(f) {
+        env.push((crate::gobuild::shim::OUTPUT_ENV.into(), "print".into()));
+    }
+    env
+}
+
+/// Whether `f` always prints like `fmt.Print`: a `call` of literals runs its
+/// handler binary in print mode.
+pub fn prints(f: &Function) -> bool {
+    matches!(
+        &f.source,
+        crate::model::SourceInfo::Go {
+            call: Some(_),
+            handler: None,
+            ..
+        }
+    )
+}
+
 /// "exited with code N", plus the last line the program wrote to stderr, which is
 /// where runtimes put the reason (a Go panic, an error returned by a handler).
 pub fn exit_message(code: i32, stderr: &[u8]) -> String {
@@ -172,19 +210,40 @@ pub trait Backend: Send + Sync + 'static {
     fn kind(&self) -> BackendKind;
     /// Current availability.
     async fn health(&self) -> BackendHealth;
-    /// Checks that this backend can run `source` (at create/update time); the
-    /// error says why not.
-    fn accepts(&self, source: &SourceInfo) -> Result<(), String>;
+    /// Checks that this backend can run `f` (its source, network and pool
+    /// settings) at create/update time; the error names the field and says why not.
+    fn accepts(&self, f: &Function) -> Result<(), (&'static str, String)>;
     /// The cache key of the artifact `source_digest` builds into: builds with the
     /// same key produce interchangeable artifacts.
     fn artifact_key(&self, source_digest: &str) -> String;
     /// What Go sources compile to for this backend; `None` when it takes no Go.
     fn go_target(&self) -> Option<crate::gobuild::GoTarget>;
-    /// Builds `source` (for Go sources: the binary the Go pipeline produced for
-    /// [`Backend::go_target`]) into the artifact `key` in the artifact cache.
-    async fn build(&self, key: &str, source: Vec<u8>) -> Result<BuiltArtifact, BackendError>;
-    /// Loads a built artifact (cheap: no recompilation).
-    async fn load(&self, rel_path: &str) -> Result<Arc<dyn Runnable>, BackendError>;
+    /// Builds `function` into the artifact `key` in the artifact cache. `source`
+    /// holds the uploaded blob, or for Go sources the binary the Go pipeline
+    /// produced for [`Backend::go_target`] (empty for sources that are neither).
+    /// `refresh` (a `cache_bust` deploy) asks to fetch again what may have
+    /// changed upstream, such as the image behind a tag.
+    async fn build(
+        &self,
+        key: &str,
+        function: &Function,
+        source: Vec<u8>,
+        refresh: bool,
+    ) -> Result<BuiltArtifact, BackendError>;
+    /// Loads a built artifact (cheap: no recompilation). An artifact that no
+    /// longer loads is a [`BackendError::Artifact`], and the caller rebuilds it.
+    /// `function` is the deployment's snapshot (env, limits, network).
+    async fn load(
+        &self,
+        rel_path: &str,
+        function: &Function,
+    ) -> Result<Arc<dyn Runnable>, BackendError>;
+    /// Releases what this backend keeps for an artifact outside the artifact
+    /// cache (a docker image tag), once garbage collection drops it.
+    async fn discard(&self, _artifact: &ArtifactRecord) {}
+    /// Releases everything this backend still holds (warm containers) at
+    /// server shutdown.
+    async fn shutdown(&self) {}
 }
 
 /// The backends built into this server.
@@ -204,6 +263,11 @@ impl Backends {
     /// The backend for `kind`, or [`BackendError::NotBuilt`].
     pub fn get(&self, kind: BackendKind) -> Result<&Arc<dyn Backend>, BackendError> {
         self.map.get(&kind).ok_or(BackendError::NotBuilt(kind))
+    }
+
+    /// Every backend built in.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<dyn Backend>> {
+        self.map.values()
     }
 
     /// Health of every backend in the API, built or not.

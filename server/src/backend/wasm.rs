@@ -31,7 +31,7 @@ use super::{
 };
 use crate::artifacts::ArtifactCache;
 use crate::config::{LimitsConfig, WasmConfig};
-use crate::model::{BackendKind, ExecutionStatus, SourceInfo};
+use crate::model::{BackendKind, ExecutionStatus, Function, SourceInfo};
 
 const MIB: usize = 1024 * 1024;
 /// Go's function tables run to tens of thousands of entries in larger programs.
@@ -203,10 +203,26 @@ impl Backend for WasmBackend {
         }
     }
 
-    fn accepts(&self, source: &SourceInfo) -> Result<(), String> {
-        match source {
-            SourceInfo::Wasm { .. } | SourceInfo::Go { .. } => Ok(()),
+    fn accepts(&self, f: &Function) -> Result<(), (&'static str, String)> {
+        if matches!(f.source, SourceInfo::Image { .. }) {
+            return Err((
+                "source.type",
+                "the wasm backend runs WASI modules and Go sources; container images need `backend: docker`".into(),
+            ));
         }
+        if f.network {
+            return Err((
+                "network",
+                "the wasm backend has no network; use `backend: docker` for functions that need one".into(),
+            ));
+        }
+        if f.warm_pool_size.is_some_and(|n| n > 0) {
+            return Err((
+                "warm_pool_size",
+                "only the docker backend keeps warm containers; wasm instantiates in about a millisecond".into(),
+            ));
+        }
+        Ok(())
     }
 
     fn go_target(&self) -> Option<crate::gobuild::GoTarget> {
@@ -219,7 +235,13 @@ impl Backend for WasmBackend {
         )
     }
 
-    async fn build(&self, key: &str, source: Vec<u8>) -> Result<BuiltArtifact, BackendError> {
+    async fn build(
+        &self,
+        key: &str,
+        _function: &Function,
+        source: Vec<u8>,
+        _refresh: bool,
+    ) -> Result<BuiltArtifact, BackendError> {
         let rel_path = self.cache.artifact_rel_path(key, "cwasm")?;
         let engine = self.engine.clone();
         let linker = self.linker.clone();
@@ -269,7 +291,11 @@ impl Backend for WasmBackend {
         .map_err(|e| BackendError::Io(std::io::Error::other(e)))?
     }
 
-    async fn load(&self, rel_path: &str) -> Result<Arc<dyn Runnable>, BackendError> {
+    async fn load(
+        &self,
+        rel_path: &str,
+        _function: &Function,
+    ) -> Result<Arc<dyn Runnable>, BackendError> {
         let path = self.cache.resolve(rel_path);
         // SAFETY: the file is a cwasm this engine wrote into our own data dir.
         let module = unsafe { Module::deserialize_file(&self.engine, &path) }.map_err(|e| {

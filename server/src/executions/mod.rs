@@ -289,10 +289,10 @@ pub enum OutputMode {
     Print,
 }
 
-/// The bytes for stdin, and whether a Go shim should print like `fmt.Print`.
-/// A `call` of literals runs its handler binary with those arguments (the invoke
-/// input is ignored, as the call fixes them); other sources read the input.
-fn stdin_for(source: &SourceInfo, input: &Value, mode: OutputMode) -> (Vec<u8>, bool) {
+/// The bytes for stdin. A `call` of literals runs its handler binary with those
+/// arguments (the invoke input is ignored, as the call fixes them); other
+/// sources read the input.
+fn stdin_for(source: &SourceInfo, input: &Value) -> Vec<u8> {
     if let SourceInfo::Go {
         call: Some(call),
         handler: None,
@@ -300,12 +300,9 @@ fn stdin_for(source: &SourceInfo, input: &Value, mode: OutputMode) -> (Vec<u8>, 
     } = source
     {
         let args = crate::gobuild::shim::parse_literal_call(call).map(|c| Value::Array(c.args));
-        let stdin =
-            serde_json::to_vec(&args.unwrap_or(Value::Null)).expect("JSON values serialize");
-        return (stdin, true);
+        return serde_json::to_vec(&args.unwrap_or(Value::Null)).expect("JSON values serialize");
     }
-    let stdin = serde_json::to_vec(input).expect("JSON values serialize");
-    (stdin, mode == OutputMode::Print)
+    serde_json::to_vec(input).expect("JSON values serialize")
 }
 
 /// Runs one execution on its live deployment and records the outcome. Returns the
@@ -320,21 +317,13 @@ async fn run(
     mode: OutputMode,
 ) -> (ExecutionRecord, Option<BackendError>) {
     let snapshot = &live.record.snapshot;
-    let (stdin, print) = stdin_for(&snapshot.source, &rec.input, mode);
-    let mut env: Vec<(String, String)> = snapshot
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let stdin = stdin_for(&snapshot.source, &rec.input);
+    let mut env = crate::backend::function_env(snapshot, mode == OutputMode::Print);
     env.push((
-        "SKYBRIDGE_INPUT".into(),
+        crate::backend::ENV_INPUT.into(),
         String::from_utf8_lossy(&stdin).into_owned(),
     ));
-    env.push(("SKYBRIDGE_FUNCTION".into(), rec.function.clone()));
-    env.push(("SKYBRIDGE_EXECUTION_ID".into(), rec.id.to_string()));
-    if print {
-        env.push((crate::gobuild::shim::OUTPUT_ENV.into(), "print".into()));
-    }
+    env.push((crate::backend::ENV_EXECUTION_ID.into(), rec.id.to_string()));
     let req = RunRequest {
         execution_id: rec.id,
         function: rec.function.clone(),

@@ -83,6 +83,10 @@ fn function_row(r: &SqliteRow) -> StoreResult<Function> {
         source: json(r.try_get("source")?, "functions.source")?,
         env: json(r.try_get("env")?, "functions.env")?,
         limits: json(r.try_get("limits")?, "functions.limits")?,
+        network: r.try_get("network")?,
+        warm_pool_size: r
+            .try_get::<Option<i64>, _>("warm_pool_size")?
+            .map(|v| v as u32),
         version: r.try_get("version")?,
         created_at: from_ms(r.try_get("created_at")?)?,
         updated_at: from_ms(r.try_get("updated_at")?)?,
@@ -158,14 +162,16 @@ fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
 impl Store for SqliteStore {
     async fn create_function(&self, f: &Function) -> StoreResult<()> {
         let res = sqlx::query(
-            "INSERT INTO functions (name, backend, source, env, limits, version, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO functions (name, backend, source, env, limits, network, warm_pool_size, version, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&f.name)
         .bind(f.backend.as_str())
         .bind(to_json(&f.source))
         .bind(to_json(&f.env))
         .bind(to_json(&f.limits))
+        .bind(f.network)
+        .bind(f.warm_pool_size.map(i64::from))
         .bind(f.version)
         .bind(ms(f.created_at))
         .bind(ms(f.updated_at))
@@ -180,13 +186,15 @@ impl Store for SqliteStore {
 
     async fn update_function(&self, f: &Function, expected_version: i64) -> StoreResult<bool> {
         let res = sqlx::query(
-            "UPDATE functions SET backend = ?, source = ?, env = ?, limits = ?, version = ?, updated_at = ?
+            "UPDATE functions SET backend = ?, source = ?, env = ?, limits = ?, network = ?, warm_pool_size = ?, version = ?, updated_at = ?
              WHERE name = ? AND version = ?",
         )
         .bind(f.backend.as_str())
         .bind(to_json(&f.source))
         .bind(to_json(&f.env))
         .bind(to_json(&f.limits))
+        .bind(f.network)
+        .bind(f.warm_pool_size.map(i64::from))
         .bind(f.version)
         .bind(ms(f.updated_at))
         .bind(&f.name)
@@ -496,7 +504,10 @@ mod tests {
             limits: Limits {
                 memory_mb: 64,
                 timeout_ms: 1000,
+                cpus: 1.0,
             },
+            network: false,
+            warm_pool_size: None,
             version: 1,
             created_at: Utc::now(),
             updated_at: Utc::now(),

@@ -1,0 +1,239 @@
+//! The connection to the Docker Engine: lazily connected, version-negotiated,
+//! and the one place that decides which engine errors mean "Docker is down".
+//!
+//! Every container this server creates carries labels naming the data dir that
+//! owns it (`instance`) and the process that made it (`boot`). When the engine
+//! is first reached, containers of the same instance but an earlier boot are
+//! leftovers of a run that died, and are removed before anything else happens.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bollard::errors::Error as DockerError;
+use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+use bollard::Docker;
+use tokio::sync::Mutex;
+
+use crate::backend::BackendError;
+use crate::model::BackendKind;
+
+/// Label on everything Skybridge creates.
+pub const LABEL_MANAGED_BY: &str = "skybridge.managed-by";
+/// The data dir (server instance) a container belongs to.
+pub const LABEL_INSTANCE: &str = "skybridge.instance";
+/// The server process that created it.
+pub const LABEL_BOOT: &str = "skybridge.boot";
+/// The function it runs.
+pub const LABEL_FUNCTION: &str = "skybridge.function";
+/// The execution it runs, or `warm` for a pooled container not yet taken.
+pub const LABEL_EXECUTION: &str = "skybridge.execution";
+
+/// A lazily connected Docker client.
+pub struct Engine {
+    socket: PathBuf,
+    timeout_secs: u64,
+    instance: String,
+    boot: String,
+    client: Mutex<Option<Docker>>,
+}
+
+impl Engine {
+    /// An engine at `socket`, for the server instance that owns `data_dir`.
+    pub fn new(socket: &Path, timeout_secs: u64, data_dir: &Path) -> std::io::Result<Self> {
+        Ok(Self {
+            socket: socket.to_owned(),
+            timeout_secs,
+            instance: instance_id(data_dir)?,
+            boot: uuid::Uuid::new_v4().simple().to_string(),
+            client: Mutex::new(None),
+        })
+    }
+
+    /// This server instance's id (stable across restarts of one data dir).
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// A connected client. The first success negotiates the API version (the
+    /// engine may speak an older one than bollard) and reaps leftovers of earlier
+    /// runs; failures are [`BackendError::Unavailable`], quickly.
+    pub async fn client(&self) -> Result<Docker, BackendError> {
+        let mut slot = self.client.lock().await;
+        if let Some(d) = slot.as_ref() {
+            return Ok(d.clone());
+        }
+        let path = self.socket.to_string_lossy().into_owned();
+        let docker =
+            Docker::connect_with_unix(&path, self.timeout_secs, bollard::API_DEFAULT_VERSION)
+                .map_err(|e| self.unavailable(&e))?;
+        // Negotiation is a short request: do not wait the long API timeout on a
+        // daemon that accepts connections but does not answer.
+        let docker = tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version())
+            .await
+            .map_err(|_| self.unavailable_msg("the engine did not answer within 10 s"))?
+            .map_err(|e| self.unavailable(&e))?;
+        self.reap(&docker).await;
+        *slot = Some(docker.clone());
+        Ok(docker)
+    }
+
+    /// Labels for a new container.
+    pub fn labels(&self, function: &str, execution: &str) -> HashMap<String, String> {
+        HashMap::from([
+            (LABEL_MANAGED_BY.into(), "skybridge".into()),
+            (LABEL_INSTANCE.into(), self.instance.clone()),
+            (LABEL_BOOT.into(), self.boot.clone()),
+            (LABEL_FUNCTION.into(), function.into()),
+            (LABEL_EXECUTION.into(), execution.into()),
+        ])
+    }
+
+    /// Maps an engine error: connection-level failures mean the engine is
+    /// unavailable; an answer from the engine is passed on as `what: message`.
+    pub fn error(&self, what: &str, e: DockerError) -> BackendError {
+        match e {
+            DockerError::DockerResponseServerError { message, .. } => {
+                BackendError::Engine(format!("{what}: {message}"))
+            }
+            other => self.unavailable(&other),
+        }
+    }
+
+    /// [`BackendError::Unavailable`] for a connection failure.
+    pub fn unavailable(&self, e: &DockerError) -> BackendError {
+        self.unavailable_msg(&e.to_string())
+    }
+
+    fn unavailable_msg(&self, detail: &str) -> BackendError {
+        BackendError::Unavailable {
+            backend: BackendKind::Docker,
+            reason: format!(
+                "cannot reach the Docker Engine at {}: {detail}; start dockerd (scripts/lib.sh `start_docker` does) or set docker.socket",
+                self.socket.display()
+            ),
+        }
+    }
+
+    /// Removes a container, running or not; a container already gone is fine.
+    pub async fn remove(&self, docker: &Docker, id: &str) {
+        let opts = RemoveContainerOptions {
+            force: true,
+            v: true,
+            ..Default::default()
+        };
+        match docker.remove_container(id, Some(opts)).await {
+            Ok(()) => {}
+            Err(DockerError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            // "removal already in progress" (409) ends the same way.
+            Err(DockerError::DockerResponseServerError {
+                status_code: 409, ..
+            }) => {}
+            Err(e) => {
+                tracing::warn!(container = id, error = %e, "removing a container failed; it is reaped at the next start")
+            }
+        }
+    }
+
+    /// Containers of this instance; with `only_earlier_boots`, those left by
+    /// earlier runs of this server only.
+    async fn owned(&self, docker: &Docker, only_earlier_boots: bool) -> Vec<String> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{LABEL_INSTANCE}={}", self.instance)],
+        )]);
+        let opts = ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        };
+        match docker.list_containers(Some(opts)).await {
+            Ok(list) => list
+                .into_iter()
+                .filter(|c| {
+                    let boot = c.labels.as_ref().and_then(|l| l.get(LABEL_BOOT));
+                    !only_earlier_boots || boot.map(String::as_str) != Some(self.boot.as_str())
+                })
+                .filter_map(|c| c.id)
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "listing containers failed");
+                Vec::new()
+            }
+        }
+    }
+
+    async fn reap(&self, docker: &Docker) {
+        let leftovers = self.owned(docker, true).await;
+        if !leftovers.is_empty() {
+            tracing::info!(
+                count = leftovers.len(),
+                "removing containers left by an earlier run"
+            );
+        }
+        futures::future::join_all(leftovers.iter().map(|id| self.remove(docker, id))).await;
+    }
+
+    /// Removes every container this process created (shutdown).
+    pub async fn remove_all(&self) {
+        let Some(docker) = self.client.lock().await.clone() else {
+            return; // never connected: nothing created
+        };
+        let mine = self.owned(&docker, false).await;
+        futures::future::join_all(mine.iter().map(|id| self.remove(&docker, id))).await;
+    }
+}
+
+/// The id of the server instance owning `data_dir`: made once, kept in the dir.
+fn instance_id(data_dir: &Path) -> std::io::Result<String> {
+    let path = data_dir.join("instance-id");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if is_instance_id(s.trim()) => return Ok(s.trim().to_string()),
+        Ok(_) => {
+            tracing::warn!(path = %path.display(), "instance-id is malformed; making a new one")
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let tmp = data_dir.join("instance-id.part");
+    std::fs::write(&tmp, &id)?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(id)
+}
+
+fn is_instance_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_id_is_kept_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = instance_id(dir.path()).unwrap();
+        assert!(is_instance_id(&a));
+        assert_eq!(instance_id(dir.path()).unwrap(), a);
+        std::fs::write(dir.path().join("instance-id"), "garbage").unwrap();
+        assert_ne!(instance_id(dir.path()).unwrap(), a);
+    }
+
+    #[tokio::test]
+    async fn a_missing_socket_is_unavailable_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Engine::new(&dir.path().join("no.sock"), 5, dir.path()).unwrap();
+        match e.client().await {
+            Err(BackendError::Unavailable { reason, .. }) => {
+                assert!(
+                    reason.contains("no.sock") && reason.contains("dockerd"),
+                    "{reason}"
+                )
+            }
+            other => panic!("expected unavailable, got {:?}", other.map(|_| ())),
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! The docker backend: functions run as containers on a Docker Engine, through
+//! bollard.
+//!
+//! - [`engine`]: the lazily connected client, error mapping, labels, reaping.
+//! - [`image`]: pulling named images, packing Go binaries into `FROM scratch`
+//!   images, the artifact manifest.
+//! - [`container`]: one container's settings, I/O and guaranteed removal.
+//! - [`pool`]: warm containers per deployment.
+//!
+//! An artifact is a small JSON [`image::Manifest`] in the artifact cache naming
+//! our tag of the image; the image itself lives on the engine.
+
+pub mod container;
+pub mod engine;
+pub mod image;
+pub mod pool;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use self::container::{Settings, MAX_ENV_INPUT};
+use self::engine::Engine;
+use self::image::{Manifest, NOBODY};
+use self::pool::Pool;
+use super::{
+    function_env, Backend, BackendError, BackendHealth, BuiltArtifact, RunOutcome, RunRequest,
+    Runnable, ENV_EXECUTION_ID, ENV_INPUT,
+};
+use crate::artifacts::ArtifactCache;
+use crate::config::DockerConfig;
+use crate::metrics::Metrics;
+use crate::model::{BackendKind, Function, SourceInfo};
+use crate::store::ArtifactRecord;
+
+/// Artifact kind of docker images.
+pub const ARTIFACT_KIND: &str = "docker-image";
+
+/// The docker backend.
+pub struct DockerBackend {
+    engine: Arc<Engine>,
+    cache: ArtifactCache,
+    cfg: DockerConfig,
+    metrics: Arc<Metrics>,
+}
+
+impl DockerBackend {
+    /// A backend for the engine at `cfg.socket`. Does not connect: the server
+    /// starts without Docker, and the first use (or health check) connects.
+    pub fn new(
+        cfg: &DockerConfig,
+        cache: ArtifactCache,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<Self> {
+        let engine = Engine::new(&cfg.socket, cfg.api_timeout_secs, cache.root())?;
+        Ok(Self {
+            engine: Arc::new(engine),
+            cache,
+            cfg: cfg.clone(),
+            metrics,
+        })
+    }
+
+    /// Connects in the background, so leftovers of an earlier run are reaped at
+    /// start-up rather than at the first docker request.
+    pub fn connect_in_background(self: &Arc<Self>) {
+        let engine = self.engine.clone();
+        tokio::spawn(async move {
+            if let Err(e) = engine.client().await {
+                tracing::info!(error = %e, "docker backend unavailable at start-up; functions on it answer 503 until the engine is reachable");
+            }
+        });
+    }
+
+    fn read_manifest(&self, rel_path: &str) -> Result<Manifest, BackendError> {
+        let path = self.cache.resolve(rel_path);
+        let artifact = |message: String| BackendError::Artifact {
+            path: path.display().to_string(),
+            message,
+        };
+        let bytes = std::fs::read(&path).map_err(|e| artifact(e.to_string()))?;
+        serde_json::from_slice(&bytes).map_err(|e| artifact(format!("bad manifest: {e}")))
+    }
+}
+
+/// Whether a Go source's binary reads its input from stdin: handlers and
+/// literal calls do; a call compiled as written does not.
+fn go_reads_stdin(f: &Function) -> bool {
+    match &f.source {
+        SourceInfo::Go {
+            handler: Some(_), ..
+        } => true,
+        SourceInfo::Go {
+            call: Some(call), ..
+        } => crate::gobuild::shim::parse_literal_call(call).is_some(),
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl Backend for DockerBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Docker
+    }
+
+    async fn health(&self) -> BackendHealth {
+        let mut details = BTreeMap::new();
+        details.insert("socket".into(), self.cfg.socket.display().to_string());
+        details.insert("instance".into(), self.engine.instance().to_string());
+        let version = match self.engine.client().await {
+            Ok(docker) => {
+                let negotiated = docker.client_version();
+                details.insert(
+                    "api_version".into(),
+                    format!("{}.{}", negotiated.major_version, negotiated.minor_version),
+                );
+                tokio::time::timeout(Duration::from_secs(5), docker.version())
+                    .await
+                    .map_err(|_| "the engine did not answer within 5 s".to_string())
+                    .and_then(|r| r.map_err(|e| self.engine.unavailable(&e).to_string()))
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        match version {
+            Ok(v) => {
+                details.insert("engine_version".into(), v.version.unwrap_or_default());
+                details.insert(
+                    "engine_api_version".into(),
+                    v.api_version.unwrap_or_default(),
+                );
+                details.insert("warm_pool_size".into(), self.cfg.warm_pool_size.to_string());
+                BackendHealth {
+                    backend: BackendKind::Docker,
+                    available: true,
+                    reason: None,
+                    details,
+                }
+            }
+            Err(reason) => BackendHealth {
+                backend: BackendKind::Docker,
+                available: false,
+                reason: Some(reason),
+                details,
+            },
+        }
+    }
+
+    fn accepts(&self, f: &Function) -> Result<(), (&'static str, String)> {
+        if matches!(f.source, SourceInfo::Wasm { .. }) {
+            return Err((
+                "source.type",
+                "the docker backend runs container images and Go sources; WASI modules need `backend: wasm`".into(),
+            ));
+        }
+        if f.warm_pool_size.unwrap_or(0) > self.cfg.max_warm_pool_size {
+            return Err((
+                "warm_pool_size",
+                format!(
+                    "must be at most {} (the server's docker.max_warm_pool_size)",
+                    self.cfg.max_warm_pool_size
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn go_target(&self) -> Option<crate::gobuild::GoTarget> {
+        Some(crate::gobuild::GoTarget::Native)
+    }
+
+    fn artifact_key(&self, source_digest: &str) -> String {
+        crate::artifacts::digest(format!("{ARTIFACT_KIND}\n{source_digest}\nv1").as_bytes())
+    }
+
+    async fn build(
+        &self,
+        key: &str,
+        f: &Function,
+        source: Vec<u8>,
+        refresh: bool,
+    ) -> Result<BuiltArtifact, BackendError> {
+        let started = Instant::now();
+        let docker = self.engine.client().await?;
+        let tag = image::tag_for(self.engine.instance(), key);
+        let mut log = String::new();
+        let manifest = match &f.source {
+            SourceInfo::Image {
+                image,
+                command,
+                user,
+                reads_stdin,
+            } => {
+                // A cache_bust deploy pulls again: the tag may have moved.
+                let (image_id, image_user, has_command) = image::ensure_present(
+                    &self.engine,
+                    &docker,
+                    image,
+                    &self.cfg.registries,
+                    refresh,
+                    &mut log,
+                )
+                .await?;
+                if command.is_none() && !has_command {
+                    return Err(BackendError::Build {
+                        message: format!("image {image} has no command: set source.command"),
+                        log,
+                    });
+                }
+                image::tag(&self.engine, &docker, &image_id, &tag).await?;
+                Manifest {
+                    tag,
+                    image_id,
+                    command: command.clone(),
+                    user: user
+                        .clone()
+                        .or_else(|| Some(image_user).filter(|u| !u.is_empty()))
+                        .unwrap_or_else(|| NOBODY.to_string()),
+                    reads_stdin: *reads_stdin,
+                }
+            }
+            SourceInfo::Go { .. } => {
+                let image_id =
+                    image::build_scratch(&self.engine, &docker, &source, &tag, &mut log).await?;
+                Manifest {
+                    tag,
+                    image_id,
+                    command: None,
+                    user: NOBODY.to_string(),
+                    reads_stdin: go_reads_stdin(f),
+                }
+            }
+            SourceInfo::Wasm { .. } => {
+                return Err(BackendError::Build {
+                    message: "the docker backend does not run WASI modules".into(),
+                    log,
+                })
+            }
+        };
+        let bytes = serde_json::to_vec_pretty(&manifest).expect("manifests serialize");
+        let rel_path = self.cache.artifact_rel_path(key, "docker.json")?;
+        self.cache.put_artifact(&rel_path, &bytes)?;
+        log.push_str(&format!(
+            "image {} ready as {} in {} ms\n",
+            manifest.image_id,
+            manifest.tag,
+            started.elapsed().as_millis()
+        ));
+        Ok(BuiltArtifact {
+            rel_path,
+            kind: ARTIFACT_KIND.into(),
+            size_bytes: bytes.len() as u64,
+            log,
+        })
+    }
+
+    async fn load(&self, rel_path: &str, f: &Function) -> Result<Arc<dyn Runnable>, BackendError> {
+        let manifest = self.read_manifest(rel_path)?;
+        let docker = self.engine.client().await?;
+        if !image::exists(&self.engine, &docker, &manifest.tag).await? {
+            return Err(BackendError::Artifact {
+                path: rel_path.to_string(),
+                message: format!("image {} is no longer on the engine", manifest.tag),
+            });
+        }
+        let settings = Settings {
+            function: f.name.clone(),
+            limits: f.limits,
+            network: f.network,
+            pids_limit: self.cfg.pids_limit,
+            tmpfs_mb: self.cfg.tmpfs_mb,
+            manifest,
+        };
+        let size = f.warm_pool_size.unwrap_or(self.cfg.warm_pool_size) as usize;
+        let pool = (settings.manifest.reads_stdin && size > 0).then(|| {
+            Pool::start(
+                self.engine.clone(),
+                settings.clone(),
+                function_env(f, false),
+                size,
+                Duration::from_millis(self.cfg.pool_idle_ttl_ms),
+            )
+        });
+        Ok(Arc::new(DockerRunnable {
+            engine: self.engine.clone(),
+            settings,
+            pool,
+            metrics: self.metrics.clone(),
+        }))
+    }
+
+    async fn discard(&self, artifact: &ArtifactRecord) {
+        if artifact.kind != ARTIFACT_KIND {
+            return;
+        }
+        let (Ok(manifest), Ok(docker)) = (
+            self.read_manifest(&artifact.path),
+            self.engine.client().await,
+        ) else {
+            return;
+        };
+        image::untag(&docker, &manifest.tag).await;
+    }
+
+    async fn shutdown(&self) {
+        self.engine.remove_all().await;
+    }
+}
+
+/// A deployed docker function.
+struct DockerRunnable {
+    engine: Arc<Engine>,
+    settings: Settings,
+    pool: Option<Arc<Pool>>,
+    metrics: Arc<Metrics>,
+}
+
+#[async_trait]
+impl Runnable for DockerRunnable {
+    async fn run(&self, req: RunRequest) -> Result<RunOutcome, BackendError> {
+        let started = Instant::now();
+        let docker = self.engine.client().await?;
+        let execution = req.execution_id.to_string();
+        if let Some(pool) = &self.pool {
+            let base: Vec<(String, String)> = req
+                .env
+                .iter()
+                .filter(|(k, _)| k != ENV_INPUT && k != ENV_EXECUTION_ID)
+                .cloned()
+                .collect();
+            let hit = pool.take(&base);
+            let result = if hit.is_some() { "hit" } else { "miss" };
+            self.metrics
+                .warm_pool
+                .with_label_values(&[self.settings.function.as_str(), result])
+                .inc();
+            if let Some(c) = hit {
+                tracing::debug!(%execution, container = %c.id, "running on a warm container");
+                let outcome = c
+                    .finish(
+                        &self.engine,
+                        &req.stdin,
+                        started,
+                        &req.limits,
+                        req.max_output_bytes,
+                    )
+                    .await;
+                pool.refill();
+                return outcome;
+            }
+            pool.refill();
+        }
+        let mut env = req.env;
+        if req.stdin.len() > MAX_ENV_INPUT {
+            env.retain(|(k, _)| k != ENV_INPUT);
+        }
+        let c = container::start(&self.engine, &docker, &self.settings, &env, &execution).await?;
+        c.finish(
+            &self.engine,
+            &req.stdin,
+            started,
+            &req.limits,
+            req.max_output_bytes,
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_stdin_reading_go_binaries_are_poolable() {
+        let go = |handler: Option<&str>, call: Option<&str>| SourceInfo::Go {
+            repo: "file:///r".into(),
+            git_ref: None,
+            package: None,
+            handler: handler.map(str::to_string),
+            call: call.map(str::to_string),
+        };
+        let mut f = Function {
+            name: "f".into(),
+            backend: BackendKind::Docker,
+            source: go(Some("Hello"), None),
+            env: Default::default(),
+            limits: crate::model::Limits {
+                memory_mb: 64,
+                timeout_ms: 1000,
+                cpus: 1.0,
+            },
+            network: false,
+            warm_pool_size: None,
+            version: 1,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        };
+        assert!(go_reads_stdin(&f), "handlers read their arguments");
+        f.source = go(None, Some("Encode(1.5, 2)"));
+        assert!(go_reads_stdin(&f), "literal calls run the handler binary");
+        f.source = go(None, Some("Encode(Pi, 2)"));
+        assert!(!go_reads_stdin(&f), "compiled calls ignore stdin");
+    }
+}
