@@ -18,10 +18,11 @@ use futures::{Stream, StreamExt};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
 
-use super::engine::Engine;
+use super::engine::{Engine, ExitSlot, ExitStatus};
 use super::image::Manifest;
 use crate::backend::output::CappedOutput;
 use crate::backend::{exit_message, BackendError, RunOutcome};
+use crate::gobuild::shim::EXIT_MARKER_ENV;
 use crate::model::{ExecutionStatus, Limits};
 
 /// Largest input also passed in `SKYBRIDGE_INPUT`: the kernel refuses a single
@@ -120,10 +121,12 @@ type Output = Pin<Box<dyn Stream<Item = Result<LogOutput, DockerError>> + Send>>
 pub struct Started {
     /// Container id.
     pub id: String,
+    /// The exit marker its program ends its output with, if it does.
+    marker: Option<String>,
     docker: Docker,
     input: Pin<Box<dyn AsyncWrite + Send>>,
     output: Output,
-    exit: oneshot::Receiver<Result<i64, String>>,
+    exit: oneshot::Receiver<ExitStatus>,
     _removal: Removal,
 }
 
@@ -137,6 +140,14 @@ pub async fn start(
     execution: &str,
 ) -> Result<Started, BackendError> {
     let labels = engine.labels(&settings.function, execution);
+    let marker = settings
+        .manifest
+        .exit_marker
+        .then(|| format!("SKYBRIDGE-EXIT-{}:", uuid::Uuid::new_v4().simple()));
+    let mut env = env.to_vec();
+    if let Some(m) = &marker {
+        env.push((EXIT_MARKER_ENV.into(), m.clone()));
+    }
     let name = format!(
         "skybridge-{}-{}",
         settings.function,
@@ -147,7 +158,7 @@ pub async fn start(
         ..Default::default()
     };
     let id = docker
-        .create_container(Some(opts), settings.body(env, labels))
+        .create_container(Some(opts), settings.body(&env, labels))
         .await
         .map_err(|e| engine.error("creating the container", e))?
         .id;
@@ -156,6 +167,8 @@ pub async fn start(
         docker: docker.clone(),
         id: id.clone(),
     };
+    let (slot, exit) = ExitSlot::new();
+    engine.watch_exit(&id, slot.clone());
     let attach = AttachContainerOptions {
         stdin: true,
         stdout: true,
@@ -172,7 +185,6 @@ pub async fn start(
         .start_container(&id, None::<StartContainerOptions>)
         .await
         .map_err(|e| engine.error("starting the container", e))?;
-    let (tx, exit) = oneshot::channel();
     let (d, cid) = (docker.clone(), id.clone());
     tokio::spawn(async move {
         let status = match d.wait_container(&cid, None).next().await {
@@ -181,10 +193,11 @@ pub async fn start(
             Some(Err(e)) => Err(e.to_string()),
             None => Err("the engine ended the wait without a status".into()),
         };
-        let _ = tx.send(status);
+        slot.deliver(status);
     });
     Ok(Started {
         id,
+        marker,
         docker: docker.clone(),
         input: io.input,
         output: io.output,
@@ -218,28 +231,43 @@ impl Started {
         let stdout = CappedOutput::new(max_output);
         let stderr = CappedOutput::new(max_output);
         let (input, output, exit) = (&mut self.input, &mut self.output, &mut self.exit);
+        let marker = self.marker.as_deref();
         let write = async {
             // A program that exits without reading its input closes the pipe:
             // not an error of the run.
             let _ = input.write_all(stdin).await;
             let _ = input.shutdown().await;
         };
+        let mut tails = [Tail::default(), Tail::default()];
         let read = async {
+            let mut marked = [None, None];
             while let Some(item) = output.next().await {
-                match item {
+                let (i, sink, message) = match item {
                     Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
-                        stdout.append(&message)
+                        (0, &stdout, message)
                     }
-                    Ok(LogOutput::StdErr { message }) => stderr.append(&message),
-                    Ok(LogOutput::StdIn { .. }) => {}
+                    Ok(LogOutput::StdErr { message }) => (1, &stderr, message),
+                    Ok(LogOutput::StdIn { .. }) => continue,
                     Err(e) => return Err(e),
+                };
+                sink.append(&message);
+                if let Some(m) = marker {
+                    marked[i] = tails[i].push(&message, m);
+                    if let [Some(code), Some(_)] = marked {
+                        // Both streams are complete and the code is known: the
+                        // container's teardown need not be waited for.
+                        return Ok(Some(code));
+                    }
                 }
             }
-            Ok(())
+            Ok(None)
         };
         let run = async {
             let ((), read) = tokio::join!(write, read);
-            read.map_err(|e| engine.error("reading the container's output", e))?;
+            let marked = read.map_err(|e| engine.error("reading the container's output", e))?;
+            if let Some(code) = marked {
+                return Ok(code);
+            }
             let eof = started.elapsed();
             let code = exit.await;
             tracing::debug!(container = %self.id, output_closed_ms = eof.as_secs_f64() * 1e3, exited_ms = started.elapsed().as_secs_f64() * 1e3, "container finished");
@@ -257,8 +285,12 @@ impl Started {
             }
         };
         let duration = started.elapsed();
-        let (out, out_cut) = stdout.take();
-        let (err, err_cut) = stderr.take();
+        let (mut out, out_cut) = stdout.take();
+        let (mut err, err_cut) = stderr.take();
+        if let Some(m) = marker {
+            strip_marker(&mut out, m, out_cut);
+            strip_marker(&mut err, m, err_cut);
+        }
         let code = i32::try_from(code).unwrap_or(-1);
         let (status, reason, message) = if code == 0 {
             (ExecutionStatus::Succeeded, None, None)
@@ -304,6 +336,45 @@ impl Started {
     }
 }
 
+/// The last bytes of one output stream, to spot the exit marker however the
+/// stream is framed (and even past the output cap).
+#[derive(Default)]
+struct Tail(Vec<u8>);
+
+impl Tail {
+    /// Appends `bytes`; the exit code when the stream now ends with
+    /// `<marker><code>\n`.
+    fn push(&mut self, bytes: &[u8], marker: &str) -> Option<i64> {
+        let keep = marker.len() + 24;
+        self.0.extend_from_slice(bytes);
+        if self.0.len() > keep {
+            self.0.drain(..self.0.len() - keep);
+        }
+        let line = self.0.strip_suffix(b"\n")?;
+        let at = line
+            .windows(marker.len())
+            .rposition(|w| w == marker.as_bytes())?;
+        std::str::from_utf8(&line[at + marker.len()..])
+            .ok()?
+            .parse()
+            .ok()
+    }
+}
+
+/// Removes the exit marker line from the end of captured output; where the
+/// output cap cut the stream (`truncated`), whatever part of it was kept.
+fn strip_marker(out: &mut Vec<u8>, marker: &str, truncated: bool) {
+    let m = marker.as_bytes();
+    let tail_from = out.len().saturating_sub(m.len() + 24);
+    if let Some(i) = out[tail_from..].windows(m.len()).rposition(|w| w == m) {
+        out.truncate(tail_from + i);
+    } else if truncated {
+        if let Some(n) = (1..m.len()).rev().find(|&n| out.ends_with(&m[..n])) {
+            out.truncate(out.len() - n);
+        }
+    }
+}
+
 /// Whether the kernel's OOM killer ended the container's process. The engine
 /// learns of an OOM kill from a separate event that can trail the exit by a
 /// moment (more on a busy engine), so a SIGKILL exit is asked about for up to
@@ -330,4 +401,35 @@ async fn oom_killed(docker: &Docker, id: &str, code: i32) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const M: &str = "SKYBRIDGE-EXIT-0123456789abcdef:";
+
+    #[test]
+    fn the_marker_is_found_across_frames_and_only_at_the_end() {
+        let mut t = Tail::default();
+        assert_eq!(t.push(b"result\nSKYBRIDGE-EX", M), None);
+        assert_eq!(t.push(b"IT-0123456789abcdef:", M), None);
+        assert_eq!(t.push(b"3\n", M), Some(3));
+        let mut t = Tail::default();
+        assert_eq!(t.push(format!("{M}0\nmore\n").as_bytes(), M), None);
+        assert_eq!(t.push(format!("x{M}0\n").as_bytes(), M), Some(0));
+    }
+
+    #[test]
+    fn the_marker_is_stripped_whole_or_cut() {
+        let mut out = format!("{{\"a\":1}}\n{M}0\n").into_bytes();
+        strip_marker(&mut out, M, false);
+        assert_eq!(out, b"{\"a\":1}\n");
+        let mut out = b"ends with S".to_vec();
+        strip_marker(&mut out, M, false);
+        assert_eq!(out, b"ends with S", "no marker, nothing cut");
+        let mut out = b"capped outputSKYBRI".to_vec();
+        strip_marker(&mut out, M, true);
+        assert_eq!(out, b"capped output");
+    }
 }

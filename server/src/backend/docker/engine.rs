@@ -8,12 +8,14 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bollard::errors::Error as DockerError;
-use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+use bollard::query_parameters::{EventsOptions, ListContainersOptions, RemoveContainerOptions};
 use bollard::Docker;
-use tokio::sync::Mutex;
+use futures::StreamExt;
+use tokio::sync::{oneshot, Mutex};
 
 use crate::backend::BackendError;
 use crate::model::BackendKind;
@@ -29,6 +31,30 @@ pub const LABEL_FUNCTION: &str = "skybridge.function";
 /// The execution it runs, or `warm` for a pooled container not yet taken.
 pub const LABEL_EXECUTION: &str = "skybridge.execution";
 
+/// How a container's process ended: its exit code, or why that is unknown.
+pub type ExitStatus = Result<i64, String>;
+
+/// Where a container's exit status goes. Two sources race to fill it: the
+/// engine's `die` event (sent before the engine unmounts the container, about
+/// 10 ms earlier) and a wait request (the fallback if the event stream is down).
+#[derive(Clone)]
+pub struct ExitSlot(Arc<std::sync::Mutex<Option<oneshot::Sender<ExitStatus>>>>);
+
+impl ExitSlot {
+    /// A slot and the receiver of the first status delivered to it.
+    pub fn new() -> (Self, oneshot::Receiver<ExitStatus>) {
+        let (tx, rx) = oneshot::channel();
+        (Self(Arc::new(std::sync::Mutex::new(Some(tx)))), rx)
+    }
+
+    /// Delivers `status` unless an earlier one was.
+    pub fn deliver(&self, status: ExitStatus) {
+        if let Some(tx) = self.0.lock().expect("exit slot lock").take() {
+            let _ = tx.send(status);
+        }
+    }
+}
+
 /// A lazily connected Docker client.
 pub struct Engine {
     socket: PathBuf,
@@ -36,6 +62,8 @@ pub struct Engine {
     instance: String,
     boot: String,
     client: Mutex<Option<Docker>>,
+    /// Containers whose `die` event someone waits for, by id.
+    exits: std::sync::Mutex<HashMap<String, ExitSlot>>,
 }
 
 impl Engine {
@@ -47,7 +75,21 @@ impl Engine {
             instance: instance_id(data_dir)?,
             boot: uuid::Uuid::new_v4().simple().to_string(),
             client: Mutex::new(None),
+            exits: Default::default(),
         })
+    }
+
+    /// Routes the `die` event of container `id` to `slot`.
+    pub fn watch_exit(&self, id: &str, slot: ExitSlot) {
+        self.exits
+            .lock()
+            .expect("exits lock")
+            .insert(id.to_string(), slot);
+    }
+
+    /// Stops routing events of `id` (its container is gone).
+    pub fn forget_exit(&self, id: &str) {
+        self.exits.lock().expect("exits lock").remove(id);
     }
 
     /// This server instance's id (stable across restarts of one data dir).
@@ -58,7 +100,7 @@ impl Engine {
     /// A connected client. The first success negotiates the API version (the
     /// engine may speak an older one than bollard) and reaps leftovers of earlier
     /// runs; failures are [`BackendError::Unavailable`], quickly.
-    pub async fn client(&self) -> Result<Docker, BackendError> {
+    pub async fn client(self: &Arc<Self>) -> Result<Docker, BackendError> {
         let mut slot = self.client.lock().await;
         if let Some(d) = slot.as_ref() {
             return Ok(d.clone());
@@ -74,6 +116,10 @@ impl Engine {
             .map_err(|_| self.unavailable_msg("the engine did not answer within 10 s"))?
             .map_err(|e| self.unavailable(&e))?;
         self.reap(&docker).await;
+        tokio::spawn(watch_die_events(
+            Arc::downgrade(self),
+            self.instance.clone(),
+        ));
         *slot = Some(docker.clone());
         Ok(docker)
     }
@@ -186,6 +232,53 @@ impl Engine {
     }
 }
 
+/// Streams this instance's `die` events for as long as the engine exists,
+/// resubscribing after the engine restarts, and hands each exit code to the
+/// container's slot.
+async fn watch_die_events(engine: Weak<Engine>, instance: String) {
+    let filters = HashMap::from([
+        ("type".to_string(), vec!["container".to_string()]),
+        ("event".to_string(), vec!["die".to_string()]),
+        (
+            "label".to_string(),
+            vec![format!("{LABEL_INSTANCE}={instance}")],
+        ),
+    ]);
+    loop {
+        let docker = match engine.upgrade() {
+            Some(e) => e.client.lock().await.clone(),
+            None => return,
+        };
+        if let Some(docker) = docker {
+            let opts = EventsOptions {
+                filters: Some(filters.clone()),
+                ..Default::default()
+            };
+            let mut events = docker.events(Some(opts));
+            while let Some(Ok(event)) = events.next().await {
+                let Some(engine) = engine.upgrade() else {
+                    return;
+                };
+                let Some(actor) = event.actor else { continue };
+                let code = actor
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get("exitCode"))
+                    .and_then(|c| c.parse::<i64>().ok());
+                let slot = actor
+                    .id
+                    .and_then(|id| engine.exits.lock().expect("exits lock").remove(&id));
+                if let (Some(slot), Some(code)) = (slot, code) {
+                    slot.deliver(Ok(code));
+                }
+            }
+        }
+        // The stream ended: the engine went away. Wait requests cover exits
+        // meanwhile; resubscribe in a moment.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// The id of the server instance owning `data_dir`: made once, kept in the dir.
 fn instance_id(data_dir: &Path) -> std::io::Result<String> {
     let path = data_dir.join("instance-id");
@@ -225,7 +318,7 @@ mod tests {
     #[tokio::test]
     async fn a_missing_socket_is_unavailable_with_the_fix() {
         let dir = tempfile::tempdir().unwrap();
-        let e = Engine::new(&dir.path().join("no.sock"), 5, dir.path()).unwrap();
+        let e = Arc::new(Engine::new(&dir.path().join("no.sock"), 5, dir.path()).unwrap());
         match e.client().await {
             Err(BackendError::Unavailable { reason, .. }) => {
                 assert!(

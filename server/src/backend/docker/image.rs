@@ -33,6 +33,10 @@ pub struct Manifest {
     pub user: String,
     /// Whether the program reads its input from stdin (warm-poolable).
     pub reads_stdin: bool,
+    /// Whether the program ends its output with the exit marker (Skybridge's
+    /// Go shims do), so a run completes without waiting for the teardown.
+    #[serde(default)]
+    pub exit_marker: bool,
 }
 
 /// The user functions run as when the image names none.

@@ -54,9 +54,13 @@ impl DockerBackend {
         cache: ArtifactCache,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Self> {
-        let engine = Engine::new(&cfg.socket, cfg.api_timeout_secs, cache.root())?;
+        let engine = Arc::new(Engine::new(
+            &cfg.socket,
+            cfg.api_timeout_secs,
+            cache.root(),
+        )?);
         Ok(Self {
-            engine: Arc::new(engine),
+            engine,
             cache,
             cfg: cfg.clone(),
             metrics,
@@ -218,6 +222,7 @@ impl Backend for DockerBackend {
                         .or_else(|| Some(image_user).filter(|u| !u.is_empty()))
                         .unwrap_or_else(|| NOBODY.to_string()),
                     reads_stdin: *reads_stdin,
+                    exit_marker: false,
                 }
             }
             SourceInfo::Go { .. } => {
@@ -229,6 +234,7 @@ impl Backend for DockerBackend {
                     command: None,
                     user: NOBODY.to_string(),
                     reads_stdin: go_reads_stdin(f),
+                    exit_marker: true,
                 }
             }
             SourceInfo::Wasm { .. } => {
