@@ -7,6 +7,8 @@
 //! loopback HTTP (keep-alive) at each concurrency. Client and server share this
 //! machine's cores, as they would under any local load generator.
 
+mod docker;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,6 +44,13 @@ pub struct BenchArgs {
     /// Handler measured in the Go rows.
     #[arg(long, default_value = "Encode")]
     pub go_handler: String,
+    /// Also measure the docker backend with this image (it needs `sh` and
+    /// `cat`; `scripts/bench.sh` imports a busybox-static rootfs).
+    #[arg(long)]
+    pub docker_image: Option<String>,
+    /// Measured invocations per docker row.
+    #[arg(long, default_value_t = 30)]
+    pub docker_requests: usize,
 }
 
 /// Latency summary of one row.
@@ -223,6 +232,27 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(g) => Some(g.run(&client, &base).await?),
         None => None,
     };
+    let mut docker_rows = Vec::new();
+    if let Some(image) = &args.docker_image {
+        let mut subjects = vec![docker::Subject {
+            label: "image (busybox `sh -c cat`)",
+            name: "bench-image",
+            source: json!({"type": "image", "image": image,
+                "command": ["sh", "-c", "cat"], "reads_stdin": true}),
+            input: input.clone(),
+        }];
+        if let Some(repo) = &args.go_repo {
+            subjects.push(docker::Subject {
+                label: "Go handler in a scratch image",
+                name: "bench-go",
+                source: json!({"type": "go", "repo": repo, "handler": args.go_handler}),
+                input: json!([48.8584, 2.2945]),
+            });
+        }
+        for subject in &subjects {
+            docker_rows.push(docker::run(&client, &base, subject, args.docker_requests).await?);
+        }
+    }
     let _ = stop_tx.send(());
     server.await??;
     let _ = std::fs::remove_dir_all(&scratch);
@@ -230,6 +260,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     print_table(&rows);
     if let Some(g) = go_rows {
         g.print();
+    }
+    for d in docker_rows {
+        d.print();
     }
     Ok(())
 }
