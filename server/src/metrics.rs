@@ -1,7 +1,8 @@
 //! Prometheus metrics, served at `/metrics`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// Latency buckets from 100 µs (a warm wasm call) to 60 s (a slow build).
@@ -30,6 +31,8 @@ pub struct Metrics {
     /// `skybridge_warm_pool_total{function,result}`: docker invocations that
     /// found a warm container (`hit`) or started one cold (`miss`).
     pub warm_pool: IntCounterVec,
+    /// `skybridge_warm_pool_ready{function}`: warm containers ready now.
+    pub warm_ready: IntGaugeVec,
 }
 
 impl Metrics {
@@ -89,6 +92,17 @@ impl Metrics {
             "Docker invocations served by a warm container (hit) or a cold start (miss)",
             &["function", "result"],
         );
+        let warm_ready = IntGaugeVec::new(
+            Opts::new(
+                "skybridge_warm_pool_ready",
+                "Warm docker containers ready for an invocation, by function",
+            ),
+            &["function"],
+        )
+        .expect("metric definition");
+        registry
+            .register(Box::new(warm_ready.clone()))
+            .expect("unique metric");
         let queue_depth = IntGauge::new(
             "skybridge_async_queue_depth",
             "Async executions waiting for a worker",
@@ -107,6 +121,7 @@ impl Metrics {
             builds,
             callbacks,
             warm_pool,
+            warm_ready,
         }
     }
 

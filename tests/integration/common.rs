@@ -263,6 +263,28 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.kill();
+        // A killed server leaves its containers for its next start to reap, and
+        // this data dir has no next start: remove them here.
+        if let Ok(instance) = std::fs::read_to_string(self.data_dir.path().join("instance-id")) {
+            let filter = format!("label=skybridge.instance={}", instance.trim());
+            if let Ok(out) = Command::new("docker")
+                .args(["ps", "-aq", "--filter", &filter])
+                .output()
+            {
+                let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect();
+                if !ids.is_empty() {
+                    let _ = Command::new("docker")
+                        .args(["rm", "-f"])
+                        .args(&ids)
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status();
+                }
+            }
+        }
     }
 }
 

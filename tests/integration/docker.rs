@@ -91,30 +91,16 @@ async fn assert_gone(label: &str, value: &str) {
     }
 }
 
-/// Waits until `n` warm containers of `function` are ready.
+/// Waits until `n` warm containers of `function` are ready in its pool.
 async fn wait_warm(s: &TestServer, function: &str, n: usize) {
-    let instance = instance(s).await;
+    let series = format!(r#"skybridge_warm_pool_ready{{function="{function}"}}"#);
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let warm = docker(&[
-            "ps",
-            "-q",
-            "--filter",
-            &format!("label=skybridge.instance={instance}"),
-            "--filter",
-            &format!("label=skybridge.function={function}"),
-            "--filter",
-            "label=skybridge.execution=warm",
-        ])
-        .unwrap();
-        if warm.lines().count() >= n {
-            return;
-        }
+    while s.metric(&series).await < n as f64 {
         assert!(
             Instant::now() < deadline,
             "{function}: {n} warm containers not ready in time"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -346,6 +332,23 @@ async fn deploy_errors_are_clear() {
         "{body}"
     );
 
+    // cache_bust pulls again; with no registry reachable the local image stays.
+    create_and_deploy(&s, image_fn("local", "cat", json!({"warm_pool_size": 0}))).await;
+    let (st, d) = s
+        .post(
+            "/api/v1/functions/local/deploy?cache_bust=true",
+            &json!(null),
+        )
+        .await;
+    assert_eq!(st, 201, "{d}");
+    let log = d["build_log"].as_str().unwrap();
+    assert!(
+        log.contains("failed") && log.contains("keeping the local image"),
+        "{log}"
+    );
+    let e = s.invoke("local", json!("still here")).await;
+    assert_eq!(e["output"], "still here");
+
     for (spec, field) in [
         (
             json!({"name": "w", "backend": "docker", "source": {"type": "wasm", "module": b64(hello_module())}}),
@@ -443,7 +446,7 @@ async fn go_source_runs_from_a_scratch_image_with_a_warm_pool() {
     // Deleting the function removes its warm containers and its image tag.
     let (st, _) = s.send(s.http.delete(s.url("/api/v1/functions/add"))).await;
     assert_eq!(st, 204);
-    assert_gone("skybridge.function", "add").await;
+    assert_gone("skybridge.instance", &instance(&s).await).await;
     assert!(docker(&["image", "inspect", &tag]).is_err(), "tag removed");
 }
 
@@ -479,7 +482,7 @@ async fn warm_containers_serve_one_invocation_each_and_expire_when_idle() {
     );
     // Idle past the TTL, the pool empties itself.
     wait_warm(&s, "marker", 1).await;
-    assert_gone("skybridge.function", "marker").await;
+    assert_gone("skybridge.instance", &instance(&s).await).await;
 }
 
 #[tokio::test]

@@ -51,9 +51,9 @@ async fn each_error_has_its_status_and_stable_code() {
         (422, "validation_failed", Some("limits.timeout_ms"))
     );
     // 422 unsupported_backend
-    let mut docker = spec("d");
-    docker["backend"] = json!("docker");
-    let (st, b) = s.post("/api/v1/functions", &docker).await;
+    let mut jail = spec("d");
+    jail["backend"] = json!("jail");
+    let (st, b) = s.post("/api/v1/functions", &jail).await;
     assert_eq!((st, error_code(&b)), (422, "unsupported_backend"));
     // 413 payload_too_large
     let big = json!({"name": "big", "backend": "wasm", "source": {"type": "wasm", "module": "A".repeat(300_000)}});
@@ -130,8 +130,13 @@ async fn each_error_has_its_status_and_stable_code() {
     assert_eq!(backends.len(), 3);
     assert_eq!(backends[0]["backend"], "wasm");
     assert_eq!(backends[0]["available"], true);
-    assert_eq!(backends[1]["available"], false);
-    assert!(backends[1]["reason"]
+    assert_eq!(backends[1]["backend"], "docker");
+    assert_eq!(
+        backends[1]["available"], true,
+        "scripts/test.sh starts dockerd"
+    );
+    assert_eq!(backends[2]["available"], false);
+    assert!(backends[2]["reason"]
         .as_str()
         .unwrap()
         .contains("not built"));

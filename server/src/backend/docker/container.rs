@@ -95,15 +95,19 @@ impl Settings {
 }
 
 /// Removes its container when dropped, in the background; this covers every
-/// way a run can end, including a cancelled future.
+/// way a run can end, including a cancelled future. Armed with the container's
+/// name before the create request, so a create whose answer is lost (a timeout,
+/// a cancellation) does not leave a container behind either.
 struct Removal {
     engine: Arc<Engine>,
     docker: Docker,
+    /// The name until the engine answers with the id.
     id: String,
 }
 
 impl Drop for Removal {
     fn drop(&mut self) {
+        self.engine.forget_exit(&self.id);
         let (engine, docker, id) = (
             self.engine.clone(),
             self.docker.clone(),
@@ -148,11 +152,17 @@ pub async fn start(
     if let Some(m) = &marker {
         env.push((EXIT_MARKER_ENV.into(), m.clone()));
     }
+    engine.check_open()?;
     let name = format!(
         "skybridge-{}-{}",
         settings.function,
         uuid::Uuid::now_v7().simple()
     );
+    let mut removal = Removal {
+        engine: engine.clone(),
+        docker: docker.clone(),
+        id: name.clone(),
+    };
     let opts = CreateContainerOptions {
         name: Some(name),
         ..Default::default()
@@ -162,11 +172,7 @@ pub async fn start(
         .await
         .map_err(|e| engine.error("creating the container", e))?
         .id;
-    let removal = Removal {
-        engine: engine.clone(),
-        docker: docker.clone(),
-        id: id.clone(),
-    };
+    removal.id = id.clone();
     let (slot, exit) = ExitSlot::new();
     engine.watch_exit(&id, slot.clone());
     let attach = AttachContainerOptions {
@@ -228,8 +234,12 @@ impl Started {
         max_output: usize,
     ) -> Result<RunOutcome, BackendError> {
         let deadline = started + Duration::from_millis(limits.timeout_ms);
-        let stdout = CappedOutput::new(max_output);
-        let stderr = CappedOutput::new(max_output);
+        // Room for the exit marker beyond the cap, so it neither counts as the
+        // program's output nor gets cut; the cap is applied again once it is
+        // stripped.
+        let slack = self.marker.as_ref().map_or(0, |m| m.len() + 24);
+        let stdout = CappedOutput::new(max_output + slack);
+        let stderr = CappedOutput::new(max_output + slack);
         let (input, output, exit) = (&mut self.input, &mut self.output, &mut self.exit);
         let marker = self.marker.as_deref();
         let write = async {
@@ -285,16 +295,27 @@ impl Started {
             }
         };
         let duration = started.elapsed();
-        let (mut out, out_cut) = stdout.take();
-        let (mut err, err_cut) = stderr.take();
+        let (mut out, mut out_cut) = stdout.take();
+        let (mut err, mut err_cut) = stderr.take();
         if let Some(m) = marker {
-            strip_marker(&mut out, m, out_cut);
-            strip_marker(&mut err, m, err_cut);
+            for (bytes, cut) in [(&mut out, &mut out_cut), (&mut err, &mut err_cut)] {
+                strip_marker(bytes, m, *cut);
+                if bytes.len() > max_output {
+                    bytes.truncate(max_output);
+                    *cut = true;
+                }
+            }
         }
         let code = i32::try_from(code).unwrap_or(-1);
         let (status, reason, message) = if code == 0 {
             (ExecutionStatus::Succeeded, None, None)
-        } else if oom_killed(&self.docker, &self.id, code).await {
+        } else if tokio::time::timeout(
+            Duration::from_millis(1500),
+            oom_killed(&self.docker, &self.id, code),
+        )
+        .await
+        .unwrap_or(false)
+        {
             (
                 ExecutionStatus::Failed,
                 Some("memory_limit"),

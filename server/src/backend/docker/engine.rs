@@ -64,6 +64,8 @@ pub struct Engine {
     client: Mutex<Option<Docker>>,
     /// Containers whose `die` event someone waits for, by id.
     exits: std::sync::Mutex<HashMap<String, ExitSlot>>,
+    /// Set at shutdown: no new containers after the final clean-up lists them.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -76,7 +78,19 @@ impl Engine {
             boot: uuid::Uuid::new_v4().simple().to_string(),
             client: Mutex::new(None),
             exits: Default::default(),
+            closing: Default::default(),
         })
+    }
+
+    /// Refuses new containers once shutdown has begun.
+    pub fn check_open(&self) -> Result<(), BackendError> {
+        if self.closing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(BackendError::Unavailable {
+                backend: BackendKind::Docker,
+                reason: "the server is shutting down".into(),
+            });
+        }
+        Ok(())
     }
 
     /// Routes the `die` event of container `id` to `slot`.
@@ -224,11 +238,21 @@ impl Engine {
 
     /// Removes every container this process created (shutdown).
     pub async fn remove_all(&self) {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let Some(docker) = self.client.lock().await.clone() else {
             return; // never connected: nothing created
         };
-        let mine = self.owned(&docker, false).await;
-        futures::future::join_all(mine.iter().map(|id| self.remove(&docker, id))).await;
+        // Removals still running in the background can answer "in progress"
+        // (409): look again until nothing is left, briefly.
+        for _ in 0..5 {
+            let mine = self.owned(&docker, false).await;
+            if mine.is_empty() {
+                return;
+            }
+            futures::future::join_all(mine.iter().map(|id| self.remove(&docker, id))).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 }
 

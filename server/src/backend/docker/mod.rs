@@ -158,6 +158,12 @@ impl Backend for DockerBackend {
                 "the docker backend runs container images and Go sources; WASI modules need `backend: wasm`".into(),
             ));
         }
+        if f.limits.memory_mb < 6 {
+            return Err((
+                "limits.memory_mb",
+                "must be at least 6 for docker (the engine's minimum)".into(),
+            ));
+        }
         if f.warm_pool_size.unwrap_or(0) > self.cfg.max_warm_pool_size {
             return Err((
                 "warm_pool_size",
@@ -286,6 +292,9 @@ impl Backend for DockerBackend {
                 function_env(f, false),
                 size,
                 Duration::from_millis(self.cfg.pool_idle_ttl_ms),
+                self.metrics
+                    .warm_ready
+                    .with_label_values(&[f.name.as_str()]),
             )
         });
         Ok(Arc::new(DockerRunnable {
@@ -326,7 +335,21 @@ struct DockerRunnable {
 impl Runnable for DockerRunnable {
     async fn run(&self, req: RunRequest) -> Result<RunOutcome, BackendError> {
         let started = Instant::now();
-        let docker = self.engine.client().await?;
+        let deadline = started + Duration::from_millis(req.limits.timeout_ms);
+        // A daemon that accepts connections but does not answer must not hold
+        // an invocation past its time limit: that is the engine's failure.
+        let stalled = || {
+            BackendError::Unavailable {
+            backend: BackendKind::Docker,
+            reason: format!(
+                "the Docker Engine did not start the container within the function's {} ms time limit",
+                req.limits.timeout_ms
+            ),
+        }
+        };
+        let docker = tokio::time::timeout_at(deadline.into(), self.engine.client())
+            .await
+            .map_err(|_| stalled())??;
         let execution = req.execution_id.to_string();
         if let Some(pool) = &self.pool {
             let base: Vec<(String, String)> = req
@@ -361,7 +384,12 @@ impl Runnable for DockerRunnable {
         if req.stdin.len() > MAX_ENV_INPUT {
             env.retain(|(k, _)| k != ENV_INPUT);
         }
-        let c = container::start(&self.engine, &docker, &self.settings, &env, &execution).await?;
+        let c = tokio::time::timeout_at(
+            deadline.into(),
+            container::start(&self.engine, &docker, &self.settings, &env, &execution),
+        )
+        .await
+        .map_err(|_| stalled())??;
         c.finish(
             &self.engine,
             &req.stdin,

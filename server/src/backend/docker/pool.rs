@@ -31,6 +31,17 @@ pub struct Pool {
     size: usize,
     idle_ttl: Duration,
     state: Mutex<State>,
+    /// `skybridge_warm_pool_ready` of this function (shared with a pool of a
+    /// newer deployment while this one drains, hence add/sub, never set).
+    ready: prometheus::IntGauge,
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let st = self.state.get_mut().expect("pool lock");
+        self.ready.sub(st.idle.len() as i64);
+        // Dropping the containers removes them.
+    }
 }
 
 impl Pool {
@@ -41,6 +52,7 @@ impl Pool {
         env: Vec<(String, String)>,
         size: usize,
         idle_ttl: Duration,
+        ready: prometheus::IntGauge,
     ) -> Arc<Self> {
         let pool = Arc::new(Self {
             engine,
@@ -53,6 +65,7 @@ impl Pool {
                 creating: 0,
                 last_used: Instant::now(),
             }),
+            ready,
         });
         pool.refill();
         tokio::spawn(expire_idle(Arc::downgrade(&pool)));
@@ -66,10 +79,12 @@ impl Pool {
     pub fn take(&self, env: &[(String, String)]) -> Option<Started> {
         let taken = {
             let mut st = self.state.lock().expect("pool lock");
-            st.last_used = Instant::now();
             let mut found = None;
             if env == self.env.as_slice() {
+                // Only invocations the pool can serve keep it alive.
+                st.last_used = Instant::now();
                 while let Some(mut c) = st.idle.pop_front() {
+                    self.ready.dec();
                     if !c.has_exited() {
                         found = Some(c);
                         break;
@@ -104,7 +119,10 @@ impl Pool {
                 let mut st = pool.state.lock().expect("pool lock");
                 st.creating -= 1;
                 match made {
-                    Ok(c) => st.idle.push_back(c),
+                    Ok(c) => {
+                        st.idle.push_back(c);
+                        pool.ready.inc();
+                    }
                     Err(e) => {
                         tracing::warn!(function = %settings.function, error = %e, "starting a warm container failed; invocations run cold")
                     }
@@ -126,6 +144,7 @@ async fn expire_idle(pool: Weak<Pool>) {
         let expired: Vec<Started> = {
             let mut st = p.state.lock().expect("pool lock");
             if st.last_used.elapsed() >= p.idle_ttl && !st.idle.is_empty() {
+                p.ready.sub(st.idle.len() as i64);
                 st.idle.drain(..).collect()
             } else {
                 Vec::new()
