@@ -266,15 +266,7 @@ impl Drop for TestServer {
         // A killed server leaves its containers for its next start to reap, and
         // this data dir has no next start: remove them here.
         if let Ok(instance) = std::fs::read_to_string(self.data_dir.path().join("instance-id")) {
-            let filter = format!("label=skybridge.instance={}", instance.trim());
-            if let Ok(out) = Command::new("docker")
-                .args(["ps", "-aq", "--filter", &filter])
-                .output()
-            {
-                let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-                    .split_whitespace()
-                    .map(str::to_string)
-                    .collect();
+            if let Ok(ids) = labelled_containers("skybridge.instance", instance.trim()) {
                 if !ids.is_empty() {
                     let _ = Command::new("docker")
                         .args(["rm", "-f"])
@@ -291,6 +283,22 @@ impl Drop for TestServer {
 extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// Ids of containers (running or not) carrying `label=value`, through the
+/// docker CLI; an error when the CLI is missing or fails.
+pub fn labelled_containers(label: &str, value: &str) -> Result<Vec<String>, String> {
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label={label}={value}")])
+        .output()
+        .map_err(|e| format!("running the docker CLI: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect())
 }
 
 /// The `error.code` of an error body, asserting its shape.

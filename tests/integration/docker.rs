@@ -68,11 +68,7 @@ fn docker(args: &[&str]) -> Result<String, String> {
 
 /// Ids of containers (running or not) carrying `label=value`.
 fn containers(label: &str, value: &str) -> Vec<String> {
-    docker(&["ps", "-aq", "--filter", &format!("label={label}={value}")])
-        .expect("docker ps")
-        .lines()
-        .map(str::to_string)
-        .collect()
+    labelled_containers(label, value).expect("docker ps")
 }
 
 /// Waits until no container carries `label=value` (removal runs in the background).
