@@ -38,6 +38,22 @@ install_go() {
   "$SKYBRIDGE_GO" version >&2
 }
 
+SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"
+
+# schemathesis (PyPI), which fuzzes the live API from its own OpenAPI document
+# in tests/integration/fuzz.rs.
+install_schemathesis() {
+  if [ ! -x .tools/schemathesis/bin/st ] || ! .tools/schemathesis/bin/st --version | grep -q "${SCHEMATHESIS_VERSION}"; then
+    log "installing schemathesis ${SCHEMATHESIS_VERSION} (PyPI) into .tools/schemathesis"
+    command -v python3 >/dev/null || apt_install python3
+    python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
+    rm -rf .tools/schemathesis
+    python3 -m venv .tools/schemathesis
+    .tools/schemathesis/bin/pip install -q "schemathesis==${SCHEMATHESIS_VERSION}"
+  fi
+  export SKYBRIDGE_SCHEMATHESIS="$ROOT/.tools/schemathesis/bin/st"
+}
+
 # A real Docker Engine for the docker backend: Debian's docker.io, and dockerd
 # started in the background when nothing answers on /var/run/docker.sock.
 # Returns non-zero (with the reason on stderr) when the engine cannot run.

@@ -13,8 +13,14 @@ use serde::{Deserialize, Serialize};
 pub const ENV_PREFIX: &str = "SKYBRIDGE_";
 
 /// `SKYBRIDGE_*` variables that are not config keys: the config file path, the
-/// log filter and the Go toolchain path are read by the CLI and the build pipeline.
-pub const RESERVED_ENV: [&str; 3] = ["SKYBRIDGE_CONFIG", "SKYBRIDGE_LOG", "SKYBRIDGE_GO"];
+/// log filter and the Go toolchain path are read by the CLI and the build
+/// pipeline; `SKYBRIDGE_BIN` by `scripts/serve.sh`.
+pub const RESERVED_ENV: [&str; 4] = [
+    "SKYBRIDGE_CONFIG",
+    "SKYBRIDGE_LOG",
+    "SKYBRIDGE_GO",
+    "SKYBRIDGE_BIN",
+];
 
 /// Configuration errors.
 #[derive(Debug, thiserror::Error)]
@@ -326,7 +332,34 @@ impl Config {
             },
         )?;
         config.validate()?;
+        let mut config = config;
+        let cwd = std::env::current_dir()
+            .map_err(|e| ConfigError::Invalid(format!("cannot read the working directory: {e}")))?;
+        config.resolve_paths(&cwd);
         Ok(config)
+    }
+
+    /// Makes every path setting absolute against `base` (the working directory
+    /// at start-up), so nothing downstream depends on the process's current
+    /// directory: child processes run elsewhere (`go build` in a build dir), and
+    /// tools such as Go refuse relative cache paths. A `go.binary` without a
+    /// slash is a name looked up on `PATH` and stays as it is.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let abs = |p: &Path| -> PathBuf {
+            if p.as_os_str().is_empty() || p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                normalize(&base.join(p))
+            }
+        };
+        self.server.data_dir = abs(&self.server.data_dir);
+        self.go.cache_dir = abs(&self.go.cache_dir);
+        self.docker.socket = abs(&self.docker.socket);
+        if self.go.binary.contains('/') {
+            self.go.binary = abs(Path::new(&self.go.binary))
+                .to_string_lossy()
+                .into_owned();
+        }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -371,6 +404,28 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `base/./a/../b` → `base/b`, lexically (no symlinks are followed, the path
+/// need not exist yet), so logs and messages show a clean path.
+pub fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                // `/..` is `/`.
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(c),
+            },
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Sections are single words, so `SKYBRIDGE_SERVER_DATA_DIR` is `[server] data_dir`.
@@ -520,6 +575,48 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.go.proxy, "https://proxy.golang.org");
+    }
+
+    #[test]
+    fn relative_paths_become_absolute_against_the_start_directory() {
+        let mut c = Config::load(
+            None,
+            env(&[
+                ("SKYBRIDGE_GO_CACHE_DIR", "./cache/../gocache"),
+                ("SKYBRIDGE_GO_BINARY", ".tools/go/bin/go"),
+            ]),
+        )
+        .unwrap();
+        // load() resolved against the process's directory; resolve_paths is
+        // idempotent for absolute paths and pure otherwise.
+        assert!(c.server.data_dir.is_absolute(), "{:?}", c.server.data_dir);
+        assert!(c.go.cache_dir.is_absolute() && c.go.cache_dir.ends_with("gocache"));
+        assert!(Path::new(&c.go.binary).is_absolute());
+
+        c.server.data_dir = PathBuf::from("data");
+        c.go.cache_dir = PathBuf::new();
+        c.go.binary = "go".into();
+        c.docker.socket = PathBuf::from("run/docker.sock");
+        c.resolve_paths(Path::new("/srv/skybridge"));
+        assert_eq!(c.server.data_dir, PathBuf::from("/srv/skybridge/data"));
+        assert_eq!(
+            c.go.cache_dir,
+            PathBuf::new(),
+            "empty means derived from data_dir"
+        );
+        assert_eq!(c.go.binary, "go", "a bare name is looked up on PATH");
+        assert_eq!(
+            c.docker.socket,
+            PathBuf::from("/srv/skybridge/run/docker.sock")
+        );
+        c.resolve_paths(Path::new("/elsewhere"));
+        assert_eq!(c.server.data_dir, PathBuf::from("/srv/skybridge/data"));
+    }
+
+    #[test]
+    fn normalize_is_lexical() {
+        assert_eq!(normalize(Path::new("/a/./b/../c")), PathBuf::from("/a/c"));
+        assert_eq!(normalize(Path::new("/a/../../b")), PathBuf::from("/b"));
     }
 
     #[test]

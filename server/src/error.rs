@@ -75,9 +75,37 @@ pub enum AppError {
         /// Why it was rejected.
         message: String,
     },
-    /// The request had no `Content-Type: application/json`.
-    #[error("expected a request with `Content-Type: application/json`")]
-    UnsupportedMediaType,
+    /// The request's `Content-Type` is not one the endpoint reads.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The invoke `input` is larger than `limits.max_input_bytes`.
+    #[error("input: is {size} bytes of JSON; the limit is {limit} (limits.max_input_bytes)")]
+    InputTooLarge {
+        /// Size of the input's JSON text.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The function asks for something its backend cannot do (a network on
+    /// wasm, an image on wasm, too little memory for docker, …).
+    #[error("{field}: {message}")]
+    UnsupportedByBackend {
+        /// The backend that refuses.
+        backend: BackendKind,
+        /// Dotted path of the field, e.g. `network`.
+        field: String,
+        /// Why, and what to use instead.
+        message: String,
+    },
+    /// A Sky Island call has the right shape but Go's parser does not read it
+    /// as exactly one call of an exported function.
+    #[error("{field}: {message}")]
+    InvalidCall {
+        /// `source.call`, or `call` on the Sky Island endpoint.
+        field: String,
+        /// What Go's parser said.
+        message: String,
+    },
     /// The body is larger than `server.max_body_bytes`.
     #[error("request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge {
@@ -141,7 +169,14 @@ impl AppError {
             ExecutionFailed { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "execution_failed"),
             ExecutionTimedOut { .. } => (StatusCode::GATEWAY_TIMEOUT, "execution_timed_out"),
             Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
-            UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            InputTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            UnsupportedByBackend { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "unsupported_by_backend")
+            }
+            InvalidCall { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_call"),
             PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             FunctionNotFound(_) => (StatusCode::NOT_FOUND, "function_not_found"),
             ExecutionNotFound(_) => (StatusCode::NOT_FOUND, "execution_not_found"),
@@ -154,6 +189,17 @@ impl AppError {
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Store(StoreError::Conflict(_)) => (StatusCode::CONFLICT, "conflict"),
             Store(_) | Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    /// The request field at fault, for errors about one field.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            AppError::Validation { field, .. }
+            | AppError::UnsupportedByBackend { field, .. }
+            | AppError::InvalidCall { field, .. } => Some(field),
+            AppError::InputTooLarge { .. } => Some("input"),
+            _ => None,
         }
     }
 
@@ -192,10 +238,7 @@ impl IntoResponse for AppError {
         } else {
             self.to_string()
         };
-        let field = match &self {
-            AppError::Validation { field, .. } => Some(field.clone()),
-            _ => None,
-        };
+        let field = self.field().map(str::to_string);
         let body = ErrorBody {
             error: ErrorDetail {
                 code: code.to_string(),
@@ -213,7 +256,9 @@ impl AppError {
         match r {
             JsonRejection::JsonSyntaxError(e) => AppError::InvalidJson(e.body_text()),
             JsonRejection::JsonDataError(e) => AppError::InvalidBody(e.body_text()),
-            JsonRejection::MissingJsonContentType(_) => AppError::UnsupportedMediaType,
+            JsonRejection::MissingJsonContentType(_) => AppError::UnsupportedMediaType(
+                "expected a request with `Content-Type: application/json`".into(),
+            ),
             JsonRejection::BytesRejection(e) => {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     AppError::PayloadTooLarge { limit }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::artifacts::ArtifactCache;
 use crate::backend::{BackendError, Backends, Runnable};
 use crate::config::LimitsConfig;
+use crate::contract;
 use crate::error::{AppError, AppResult};
 use crate::gobuild::GoBuilder;
 use crate::metrics::Metrics;
@@ -34,6 +35,7 @@ pub struct FunctionService {
     cache: ArtifactCache,
     go: Arc<GoBuilder>,
     limits: LimitsConfig,
+    max_warm_pool_size: u32,
     metrics: Arc<Metrics>,
     live: RwLock<HashMap<String, Arc<LiveDeployment>>>,
     /// Serializes the short steps that change which deployment is live (install,
@@ -61,21 +63,14 @@ pub struct ValidSpec {
     pub source: Vec<u8>,
 }
 
-const WASM_MAGIC: &[u8] = b"\0asm";
-
-/// Checks a submitted spec against the configured limits; pure, no I/O.
-pub fn validate_spec(spec: &FunctionSpec, cfg: &LimitsConfig) -> AppResult<ValidSpec> {
-    let name = &spec.name;
-    let name_ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if !name_ok {
+/// Checks a submitted spec against the published contract and the configured
+/// limits; pure, no I/O. `max_warm_pool_size` is `docker.max_warm_pool_size`.
+pub fn validate_spec(
+    spec: &FunctionSpec,
+    cfg: &LimitsConfig,
+    max_warm_pool_size: u32,
+) -> AppResult<ValidSpec> {
+    if !contract::FUNCTION_NAME.matches(&spec.name) {
         return Err(AppError::validation(
             "name",
             "must be 1-63 characters of a-z, 0-9, `-` and `_`, starting with a letter or digit",
@@ -111,29 +106,33 @@ pub fn validate_spec(spec: &FunctionSpec, cfg: &LimitsConfig) -> AppResult<Valid
             ),
         ));
     }
+    if spec.warm_pool_size.unwrap_or(0) > max_warm_pool_size {
+        return Err(AppError::validation(
+            "warm_pool_size",
+            format!(
+                "must be at most {max_warm_pool_size} (the server's docker.max_warm_pool_size)"
+            ),
+        ));
+    }
     if spec.env.len() > cfg.max_env_vars {
         return Err(AppError::validation(
             "env",
-            format!("at most {} variables", cfg.max_env_vars),
+            format!(
+                "at most {} variables (the server's limits.max_env_vars)",
+                cfg.max_env_vars
+            ),
         ));
     }
     for (k, v) in &spec.env {
-        let key_ok = !k.is_empty()
-            && !k.bytes().next().unwrap().is_ascii_digit()
-            && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if !key_ok {
-            return Err(AppError::validation(
-                format!("env.{k}"),
-                "names are letters, digits and `_`, not starting with a digit",
-            ));
+        if !contract::ENV_NAME.matches(k) {
+            let why = if k.starts_with("SKYBRIDGE_") {
+                "the SKYBRIDGE_ prefix is reserved for variables the platform sets"
+            } else {
+                "names are letters, digits and `_`, not starting with a digit"
+            };
+            return Err(AppError::validation(format!("env.{k}"), why));
         }
-        if k.starts_with("SKYBRIDGE_") {
-            return Err(AppError::validation(
-                format!("env.{k}"),
-                "the SKYBRIDGE_ prefix is reserved for variables the platform sets",
-            ));
-        }
-        if v.contains('\0') {
+        if !contract::NO_NUL.matches(v) {
             return Err(AppError::validation(
                 format!("env.{k}"),
                 "values cannot contain NUL",
@@ -157,18 +156,17 @@ pub fn validate_spec(spec: &FunctionSpec, cfg: &LimitsConfig) -> AppResult<Valid
             Vec::new()
         }
         SourceSpec::Wasm { module } => {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(module.trim())
-                .map_err(|e| {
-                    AppError::validation("source.module", format!("is not valid base64: {e}"))
-                })?;
-            if !bytes.starts_with(WASM_MAGIC) {
+            if !contract::WASM_MODULE.matches(module) {
                 return Err(AppError::validation(
                     "source.module",
-                    "is not a WebAssembly binary (no \\0asm header)",
+                    "must be a WebAssembly binary (it starts with \\0asm) in canonical, padded standard base64",
                 ));
             }
-            bytes
+            base64::engine::general_purpose::STANDARD
+                .decode(module)
+                .map_err(|e| {
+                    AppError::validation("source.module", format!("is not valid base64: {e}"))
+                })?
         }
     };
     Ok(ValidSpec {
@@ -181,18 +179,14 @@ pub fn validate_spec(spec: &FunctionSpec, cfg: &LimitsConfig) -> AppResult<Valid
     })
 }
 
-/// An image reference is one word of printable ASCII; a command is a non-empty
-/// list of arguments without NUL; a user is `name`, `uid` or `uid:gid`.
+/// An image reference in Docker's grammar; a command is a non-empty list whose
+/// first element names a program, without NUL; a user is `name`, `uid` or `uid:gid`.
 fn check_image_source(
     image: &str,
     command: Option<&[String]>,
     user: Option<&str>,
 ) -> AppResult<()> {
-    let image_ok = !image.is_empty()
-        && image.len() <= 512
-        && image.bytes().all(|b| b.is_ascii_graphic())
-        && !image.starts_with(['-', '/', ':', '@']);
-    if !image_ok {
+    if !contract::fits(&contract::IMAGE_REF, contract::MAX_IMAGE_CHARS, image) {
         return Err(AppError::validation(
             "source.image",
             "must be an image reference such as `alpine:3.20` or `registry.example.com/team/fn@sha256:…`",
@@ -205,7 +199,7 @@ fn check_image_source(
                 "must name a program: a non-empty list such as [\"sh\", \"-c\", \"cat\"]; leave it out to use the image's own",
             ));
         }
-        if cmd.iter().any(|a| a.contains('\0')) {
+        if !cmd.iter().all(|a| contract::NO_NUL.matches(a)) {
             return Err(AppError::validation(
                 "source.command",
                 "arguments cannot contain NUL",
@@ -213,15 +207,7 @@ fn check_image_source(
         }
     }
     if let Some(u) = user {
-        let ok = !u.is_empty()
-            && u.len() <= 64
-            && u.split(':').count() <= 2
-            && u.split(':').all(|p| {
-                !p.is_empty()
-                    && p.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
-            });
-        if !ok {
+        if !contract::fits(&contract::IMAGE_USER, contract::MAX_USER_CHARS, u) {
             return Err(AppError::validation(
                 "source.user",
                 "must be a user name, a uid, or uid:gid",
@@ -233,13 +219,13 @@ fn check_image_source(
 
 impl FunctionService {
     /// A service over `store`, building through `backends` (and `go` for Go
-    /// sources) into `cache`.
+    /// sources) into `cache`; specs are checked against `config`'s limits.
     pub fn new(
         store: Arc<dyn Store>,
         backends: Backends,
         cache: ArtifactCache,
         go: Arc<GoBuilder>,
-        limits: LimitsConfig,
+        config: &crate::config::Config,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
@@ -247,7 +233,8 @@ impl FunctionService {
             backends,
             cache,
             go,
-            limits,
+            limits: config.limits.clone(),
+            max_warm_pool_size: config.docker.max_warm_pool_size,
             metrics,
             live: RwLock::default(),
             lifecycle: tokio::sync::Mutex::new(()),
@@ -268,7 +255,7 @@ impl FunctionService {
         version: i64,
         created: Option<chrono::DateTime<chrono::Utc>>,
     ) -> AppResult<Function> {
-        let valid = validate_spec(&spec, &self.limits)?;
+        let valid = validate_spec(&spec, &self.limits, self.max_warm_pool_size)?;
         let backend = self
             .backends
             .get(spec.backend)
@@ -281,7 +268,7 @@ impl FunctionService {
                 user,
                 reads_stdin,
             } => SourceInfo::Image {
-                image: image.trim().to_string(),
+                image,
                 command,
                 user,
                 reads_stdin,
@@ -306,7 +293,11 @@ impl FunctionService {
         };
         backend
             .accepts(&f)
-            .map_err(|(field, m)| AppError::validation(field, m))?;
+            .map_err(|(field, message)| AppError::UnsupportedByBackend {
+                backend: f.backend,
+                field: field.into(),
+                message,
+            })?;
         if f.source.blob_digest().is_some() {
             self.cache
                 .put_source(&valid.source)
@@ -324,9 +315,17 @@ impl FunctionService {
             ..
         } = &spec.source
         {
-            if crate::gobuild::shim::parse_literal_call(call).is_none() && self.go.available() {
-                if let Err(m) = self.go.check_call(call, spec.backend).await? {
-                    return Err(AppError::validation("source.call", m));
+            // A call that breaks the published pattern is a plain validation
+            // error (validate_spec); Go's parser only sees well-shaped calls.
+            if crate::gobuild::shim::parse_literal_call(call).is_none()
+                && self.go.available()
+                && crate::contract::GO_CALL.matches(call)
+            {
+                if let Err(message) = self.go.check_call(call, spec.backend).await? {
+                    return Err(AppError::InvalidCall {
+                        field: "source.call".into(),
+                        message,
+                    });
                 }
             }
         }
@@ -578,6 +577,10 @@ impl FunctionService {
                 rec.deployment.build_log.push_str(log);
                 message.clone()
             }
+            BackendError::Engine(message) => {
+                rec.deployment.build_log.push_str(&format!("{message}\n"));
+                message.clone()
+            }
             other => other.to_string(),
         };
         rec.deployment.status = DeploymentStatus::Failed;
@@ -586,7 +589,10 @@ impl FunctionService {
             return store_err.into();
         }
         match e {
-            BackendError::Build { .. } => AppError::DeploymentFailed {
+            // The engine refusing what the function names (an image reference
+            // it does not take, a registry that answers 4xx) fails the
+            // deployment like a compiler error does.
+            BackendError::Build { .. } | BackendError::Engine(_) => AppError::DeploymentFailed {
                 id: rec.deployment.id,
                 message,
             },
@@ -788,7 +794,7 @@ mod tests {
 
     #[test]
     fn defaults_apply_and_module_decodes() {
-        let v = validate_spec(&spec("hello", EMPTY_MODULE), &LimitsConfig::default()).unwrap();
+        let v = validate_spec(&spec("hello", EMPTY_MODULE), &LimitsConfig::default(), 16).unwrap();
         assert_eq!(v.limits.memory_mb, 128);
         assert_eq!(v.limits.timeout_ms, 5000);
         assert_eq!(v.source, b"\0asm\x01\0\0\0");
@@ -798,41 +804,44 @@ mod tests {
     fn each_bad_field_is_named() {
         let cfg = LimitsConfig::default();
         assert_eq!(
-            field_of(validate_spec(&spec("Bad Name", EMPTY_MODULE), &cfg).unwrap_err()),
+            field_of(validate_spec(&spec("Bad Name", EMPTY_MODULE), &cfg, 16).unwrap_err()),
             "name"
         );
         assert_eq!(
-            field_of(validate_spec(&spec("-x", EMPTY_MODULE), &cfg).unwrap_err()),
+            field_of(validate_spec(&spec("-x", EMPTY_MODULE), &cfg, 16).unwrap_err()),
             "name"
         );
         assert_eq!(
-            field_of(validate_spec(&spec("x", "!!!").clone(), &cfg).unwrap_err()),
+            field_of(validate_spec(&spec("x", "!!!").clone(), &cfg, 16).unwrap_err()),
             "source.module"
         );
         assert_eq!(
-            field_of(validate_spec(&spec("x", "aGVsbG8=").clone(), &cfg).unwrap_err()),
+            field_of(validate_spec(&spec("x", "aGVsbG8=").clone(), &cfg, 16).unwrap_err()),
             "source.module"
         );
         let mut s = spec("x", EMPTY_MODULE);
         s.limits.memory_mb = Some(cfg.max_memory_mb + 1);
         assert_eq!(
-            field_of(validate_spec(&s, &cfg).unwrap_err()),
+            field_of(validate_spec(&s, &cfg, 16).unwrap_err()),
             "limits.memory_mb"
         );
         let mut s = spec("x", EMPTY_MODULE);
         s.limits.timeout_ms = Some(0);
         assert_eq!(
-            field_of(validate_spec(&s, &cfg).unwrap_err()),
+            field_of(validate_spec(&s, &cfg, 16).unwrap_err()),
             "limits.timeout_ms"
         );
         let mut s = spec("x", EMPTY_MODULE);
         s.env.insert("SKYBRIDGE_INPUT".into(), "x".into());
         assert_eq!(
-            field_of(validate_spec(&s, &cfg).unwrap_err()),
+            field_of(validate_spec(&s, &cfg, 16).unwrap_err()),
             "env.SKYBRIDGE_INPUT"
         );
         let mut s = spec("x", EMPTY_MODULE);
         s.env.insert("A=B".into(), "x".into());
-        assert_eq!(field_of(validate_spec(&s, &cfg).unwrap_err()), "env.A=B");
+        assert_eq!(
+            field_of(validate_spec(&s, &cfg, 16).unwrap_err()),
+            "env.A=B"
+        );
     }
 }

@@ -11,6 +11,7 @@ pub mod artifacts;
 pub mod backend;
 pub mod bench;
 pub mod config;
+pub mod contract;
 pub mod error;
 pub mod executions;
 pub mod functions;

@@ -57,7 +57,7 @@ fn main() -> anyhow::Result<()> {
         std::env::vars().filter(|(k, _)| !skybridge::config::RESERVED_ENV.contains(&k.as_str()));
     match cli.command {
         Command::Openapi => {
-            print!("{}", skybridge::api::openapi_json());
+            print!("{}", skybridge::api::openapi::canonical_json());
             Ok(())
         }
         Command::Serve { config } => {

@@ -117,7 +117,7 @@ impl SourceSpec {
                 handler,
                 call,
             } => Some(GoSource {
-                repo: repo.trim().to_string(),
+                repo: repo.clone(),
                 git_ref: git_ref.clone(),
                 package: package.clone(),
                 handler: handler.clone(),
@@ -249,11 +249,40 @@ fn default_cpus() -> f64 {
 #[serde(deny_unknown_fields)]
 pub struct LimitsSpec {
     /// Memory cap in MiB.
+    #[serde(default, deserialize_with = "json_integer")]
     pub memory_mb: Option<u32>,
     /// Wall-clock limit in milliseconds.
+    #[serde(default, deserialize_with = "json_integer")]
     pub timeout_ms: Option<u64>,
     /// CPU share in cores.
     pub cpus: Option<f64>,
+}
+
+/// Reads an optional integer as JSON Schema defines one: any number without a
+/// fractional part, so `5.0` and `5e3` are integers too (serde's integer types
+/// refuse them, and clients written in languages with one number type send them).
+fn json_integer<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let whole = n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| *f >= 0.0 && f.fract() == 0.0 && *f < u64::MAX as f64)
+            .map(|f| f as u64)
+    });
+    let value = whole.ok_or_else(|| {
+        D::Error::custom(format!(
+            "invalid value: {n}, expected a non-negative integer"
+        ))
+    })?;
+    T::try_from(value)
+        .map(Some)
+        .map_err(|_| D::Error::custom(format!("invalid value: {n} is out of range")))
 }
 
 /// A function as submitted to `POST /api/v1/functions` and `PUT /api/v1/functions/{name}`.
@@ -280,7 +309,47 @@ pub struct FunctionSpec {
     /// Containers kept started ahead of time for this function (docker, for
     /// sources that read stdin); `null`: the server's `docker.warm_pool_size`,
     /// 0: none.
+    #[serde(default, deserialize_with = "json_integer")]
     pub warm_pool_size: Option<u32>,
+}
+
+/// A function's new spec, as submitted to `PUT /api/v1/functions/{name}`: the
+/// path names the function (functions cannot be renamed), the body is the rest
+/// of a [`FunctionSpec`].
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionUpdate {
+    /// Backend that runs the function.
+    pub backend: BackendKind,
+    /// The function's code.
+    pub source: SourceSpec,
+    /// Environment variables passed to every execution.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Resource limits; omitted fields take the server defaults.
+    #[serde(default)]
+    pub limits: LimitsSpec,
+    /// Whether executions may use the network (see [`FunctionSpec::network`]).
+    #[serde(default)]
+    pub network: bool,
+    /// Warm containers kept for this function (see [`FunctionSpec::warm_pool_size`]).
+    #[serde(default, deserialize_with = "json_integer")]
+    pub warm_pool_size: Option<u32>,
+}
+
+impl FunctionUpdate {
+    /// The full spec of the function `name`.
+    pub fn into_spec(self, name: String) -> FunctionSpec {
+        FunctionSpec {
+            name,
+            backend: self.backend,
+            source: self.source,
+            env: self.env,
+            limits: self.limits,
+            network: self.network,
+            warm_pool_size: self.warm_pool_size,
+        }
+    }
 }
 
 /// A stored function.
@@ -631,6 +700,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown variant `cobol`"), "{err}");
+    }
+
+    #[test]
+    fn integers_may_be_written_as_whole_floats() {
+        let l: LimitsSpec =
+            serde_json::from_str(r#"{"memory_mb": 64.0, "timeout_ms": 1e3}"#).unwrap();
+        assert_eq!((l.memory_mb, l.timeout_ms), (Some(64), Some(1000)));
+        let l: LimitsSpec = serde_json::from_str(r#"{"memory_mb": null}"#).unwrap();
+        assert_eq!(l.memory_mb, None);
+        for bad in [
+            r#"{"memory_mb": 1.5}"#,
+            r#"{"memory_mb": -1}"#,
+            r#"{"memory_mb": 5000000000}"#,
+            r#"{"memory_mb": "1"}"#,
+        ] {
+            assert!(serde_json::from_str::<LimitsSpec>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

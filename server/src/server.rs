@@ -25,7 +25,10 @@ use crate::store::{SqliteStore, Store};
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Opens everything under the data dir and starts background work.
-pub async fn assemble(config: Config) -> anyhow::Result<(AppState, ExecutionTasks)> {
+pub async fn assemble(mut config: Config) -> anyhow::Result<(AppState, ExecutionTasks)> {
+    // `Config::load` did this already; a config built in code gets it here, so
+    // every path below is absolute whatever the working directory becomes.
+    config.resolve_paths(&std::env::current_dir().context("reading the working directory")?);
     let data_dir = &config.server.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
@@ -54,7 +57,7 @@ pub async fn assemble(config: Config) -> anyhow::Result<(AppState, ExecutionTask
         backends.clone(),
         cache,
         go,
-        config.limits.clone(),
+        &config,
         metrics.clone(),
     ));
     let (executions, tasks) = Executions::start(

@@ -88,6 +88,7 @@ pub struct TestServer {
     pub base: String,
     /// The data dir (kept across restarts).
     pub data_dir: Arc<tempfile::TempDir>,
+    instance_file: PathBuf,
     env: Vec<(String, String)>,
     /// HTTP client.
     pub http: reqwest::Client,
@@ -118,9 +119,21 @@ impl TestServer {
                 "SKYBRIDGE_GO_CACHE_DIR",
                 repo_root().join("target/go-cache"),
             )
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        let instance_file = data_dir.path().join("instance-id");
+        Self::launch(cmd, data_dir, instance_file, env)
+    }
+
+    /// Runs `cmd`, which starts a server that prints its listening line first
+    /// (`skybridge serve`, or a script that ends by exec'ing it). `instance_file`
+    /// is its data dir's `instance-id`, for removing its containers at drop.
+    pub fn launch(
+        mut cmd: Command,
+        data_dir: Arc<tempfile::TempDir>,
+        instance_file: PathBuf,
+        env: Vec<(String, String)>,
+    ) -> Self {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("spawning skybridge");
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
@@ -134,6 +147,7 @@ impl TestServer {
             child: Some(child),
             base,
             data_dir,
+            instance_file,
             env,
             http: reqwest::Client::new(),
         }
@@ -265,7 +279,7 @@ impl Drop for TestServer {
         self.kill();
         // A killed server leaves its containers for its next start to reap, and
         // this data dir has no next start: remove them here.
-        if let Ok(instance) = std::fs::read_to_string(self.data_dir.path().join("instance-id")) {
+        if let Ok(instance) = std::fs::read_to_string(&self.instance_file) {
             if let Ok(ids) = labelled_containers("skybridge.instance", instance.trim()) {
                 if !ids.is_empty() {
                     let _ = Command::new("docker")
@@ -311,4 +325,62 @@ pub fn error_code(body: &Value) -> &str {
         "error without message: {body}"
     );
     code
+}
+
+/// Copies a directory tree (files and folders; no links).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest: PathBuf = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
+/// Sends `request` byte for byte to the server at `base` (`http://host:port`)
+/// and returns the status and the body as JSON: for testing what real clients
+/// put on the wire, headers included, rather than what reqwest would send.
+pub async fn raw_http(base: &str, request: Vec<u8>) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let addr = base.strip_prefix("http://").unwrap().to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(300)))
+            .unwrap();
+        conn.write_all(&request).unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 8192];
+        // Read the head, then exactly Content-Length bytes (clients that keep
+        // the connection alive get no EOF).
+        let (head_end, length) = loop {
+            let n = conn.read(&mut chunk).unwrap();
+            assert!(n > 0, "connection closed before a response head");
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map(|v| v.trim().parse::<usize>().unwrap())
+                    .expect("a response with content-length");
+                break (i + 4, length);
+            }
+        };
+        while buf.len() < head_end + length {
+            let n = conn.read(&mut chunk).unwrap();
+            assert!(n > 0, "connection closed mid-body");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let status: u16 = String::from_utf8_lossy(&buf[9..12]).parse().unwrap();
+        let body = &buf[head_end..head_end + length];
+        let json = serde_json::from_slice(body)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(body).into()));
+        (status, json)
+    })
+    .await
+    .unwrap()
 }

@@ -345,19 +345,47 @@ async fn deploy_errors_are_clear() {
     let e = s.invoke("local", json!("still here")).await;
     assert_eq!(e["output"], "still here");
 
-    for (spec, field) in [
+    // What a backend cannot do: `unsupported_by_backend`, naming the field and
+    // the backend to use instead.
+    for (spec, field, instead) in [
         (
             json!({"name": "w", "backend": "docker", "source": {"type": "wasm", "module": b64(hello_module())}}),
             "source.type",
+            "wasm",
         ),
         (
             json!({"name": "w", "backend": "wasm", "source": {"type": "image", "image": "busybox"}}),
             "source.type",
+            "docker",
         ),
         (
             json!({"name": "w", "backend": "wasm", "network": true, "source": {"type": "wasm", "module": b64(hello_module())}}),
             "network",
+            "docker",
         ),
+        (
+            json!({"name": "w", "backend": "wasm", "warm_pool_size": 2, "source": {"type": "wasm", "module": b64(hello_module())}}),
+            "warm_pool_size",
+            "docker",
+        ),
+        (
+            json!({"name": "w", "backend": "docker", "limits": {"memory_mb": 4}, "source": {"type": "image", "image": "busybox"}}),
+            "limits.memory_mb",
+            "6",
+        ),
+    ] {
+        let (st, body) = s.post("/api/v1/functions", &spec).await;
+        assert_eq!(
+            (st, error_code(&body), body["error"]["field"].as_str()),
+            (422, "unsupported_by_backend", Some(field)),
+            "{spec}: {body}"
+        );
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(instead),
+            "{body}"
+        );
+    }
+    for (spec, field) in [
         (
             json!({"name": "w", "backend": "docker", "source": {"type": "image", "image": "busybox", "command": []}}),
             "source.command",

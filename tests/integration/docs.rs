@@ -8,7 +8,7 @@ use crate::common::*;
 /// `openapi/openapi.json` must equal what the code generates. `UPDATE=1` rewrites it.
 #[test]
 fn committed_spec_matches_the_code() {
-    let generated = skybridge::api::openapi_json();
+    let generated = skybridge::api::openapi::canonical_json();
     let path = repo_root().join("openapi/openapi.json");
     if std::env::var("UPDATE").as_deref() == Ok("1") {
         std::fs::write(&path, &generated).unwrap();
@@ -23,17 +23,51 @@ fn committed_spec_matches_the_code() {
 }
 
 #[tokio::test]
-async fn served_spec_equals_the_committed_file_and_lists_every_error_code() {
+async fn served_spec_is_the_committed_one_with_this_servers_bounds_and_lists_every_error_code() {
     let s = TestServer::start(&[]).await;
     let (st, served) = s.get_text("/api/openapi.json").await;
     assert_eq!(st, 200);
+    let served_json: serde_json::Value = serde_json::from_str(&served).unwrap();
     let committed: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(repo_root().join("openapi/openapi.json")).unwrap(),
     )
     .unwrap();
+    // The same operations as the committed file …
     assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&served).unwrap(),
-        committed
+        served_json["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        committed["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>()
+    );
+    // … with the bounds of this server: its CPU count, the backends it has,
+    // and Sky Island's `ip4` closed because its calls run on wasm.
+    let config = skybridge::config::Config::load(None, Vec::<(String, String)>::new()).unwrap();
+    let bounds = skybridge::contract::Bounds {
+        built_backends: Some(vec![
+            skybridge::model::BackendKind::Wasm,
+            skybridge::model::BackendKind::Docker,
+        ]),
+        ..skybridge::contract::Bounds::of(&config)
+    };
+    assert_eq!(served_json, skybridge::api::openapi::document(&bounds));
+    let cpus = &served_json["components"]["schemas"]["LimitsSpec"]["properties"]["cpus"];
+    assert_eq!(
+        cpus["maximum"].as_f64(),
+        Some(std::thread::available_parallelism().unwrap().get() as f64)
+    );
+    assert_eq!(
+        served_json["components"]["schemas"]["FunctionSpec"]["properties"]["backend"]["enum"],
+        serde_json::json!(["wasm", "docker"])
+    );
+    assert_eq!(
+        served_json["components"]["schemas"]["SkyIslandRequest"]["properties"]["ip4"]["enum"],
+        serde_json::json!([false, null])
     );
     for code in [
         "invalid_json",
@@ -49,6 +83,12 @@ async fn served_spec_equals_the_committed_file_and_lists_every_error_code() {
         "unsupported_backend",
         "backend_unavailable",
         "invalid_parameter",
+        "unsupported_by_backend",
+        "invalid_call",
+        "execution_failed",
+        "execution_timed_out",
+        "bad_request",
+        "internal",
     ] {
         assert!(
             served.contains(code),

@@ -111,14 +111,44 @@ async fn each_error_has_its_status_and_stable_code() {
     assert_eq!((st, error_code(&b)), (404, "route_not_found"));
     let (st, b) = s.send(s.http.patch(s.url("/api/v1/functions/f"))).await;
     assert_eq!((st, error_code(&b)), (405, "method_not_allowed"));
-    // 422 renaming through PUT
+    // 422 on PUT: the path names the function; a name in the body is not a
+    // field of the update (functions cannot be renamed).
     let (st, b) = s
         .send(s.http.put(s.url("/api/v1/functions/f")).json(&spec("g")))
         .await;
+    assert_eq!((st, error_code(&b)), (422, "invalid_body"), "{b}");
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("name"),
+        "{b}"
+    );
+    let mut update = spec("f");
+    update.as_object_mut().unwrap().remove("name");
+    update["env"] = json!({"A": "1"});
+    let (st, b) = s
+        .send(s.http.put(s.url("/api/v1/functions/f")).json(&update))
+        .await;
+    assert_eq!(
+        (st, &b["env"]["A"], &b["version"]),
+        (200, &json!("1"), &json!(2)),
+        "{b}"
+    );
+    // 422 unsupported_by_backend: what the backend cannot do, naming the field
+    let mut networked = spec("n");
+    networked["network"] = json!(true);
+    let (st, b) = s.post("/api/v1/functions", &networked).await;
     assert_eq!(
         (st, error_code(&b), b["error"]["field"].as_str()),
-        (422, "validation_failed", Some("name"))
+        (422, "unsupported_by_backend", Some("network"))
     );
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("docker"),
+        "{b}"
+    );
+    // Integers may be written as whole floats (JSON Schema's integer).
+    let mut floaty = spec("floaty");
+    floaty["limits"] = json!({"memory_mb": 64.0, "timeout_ms": 2e3});
+    let (st, b) = s.post("/api/v1/functions", &floaty).await;
+    assert_eq!((st, &b["limits"]["timeout_ms"]), (201, &json!(2000)), "{b}");
 
     // Nothing above hurt the server; responses carry a request id.
     let r = s.http.get(s.url("/healthcheck")).send().await.unwrap();
@@ -160,7 +190,14 @@ async fn oversized_input_is_refused_before_running() {
         .await;
     assert_eq!(
         (st, error_code(&b), b["error"]["field"].as_str()),
-        (422, "validation_failed", Some("input"))
+        (413, "payload_too_large", Some("input"))
+    );
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_input_bytes"),
+        "{b}"
     );
     let (_, page) = s.get("/api/v1/functions/f/executions").await;
     assert_eq!(page["items"].as_array().unwrap().len(), 0);

@@ -187,7 +187,7 @@ async fn update_takes_effect_on_redeploy_and_delete_removes_everything() {
     let s = TestServer::start(&[]).await;
     s.deploy_wasm("f", guest_module(), json!({}), json!({"V": "1"}))
         .await;
-    let spec = json!({"name": "f", "backend": "wasm", "source": {"type": "wasm", "module": b64(guest_module())},
+    let spec = json!({"backend": "wasm", "source": {"type": "wasm", "module": b64(guest_module())},
                       "env": {"V": "2"}});
     let (st, f) = s
         .send(s.http.put(s.url("/api/v1/functions/f")).json(&spec))

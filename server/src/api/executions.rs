@@ -21,18 +21,24 @@ use crate::store::ExecutionQuery;
 /// execution, whatever its status. `"async": true`: answers 202 with a `queued`
 /// execution that is already durably stored; poll `GET /api/v1/executions/{id}`
 /// or pass `callback_url`.
-#[utoipa::path(post, path = "/api/v1/functions/{name}/invoke", tag = "executions",
+#[utoipa::path(post, path = "/api/v1/functions/{name}/invoke", operation_id = "invokeFunction", tag = "executions",
     params(("name" = String, Path, description = "Function name")),
     request_body = InvokeRequest,
     responses(
-        (status = 200, description = "Sync: the finished execution (see `status`)", body = Execution),
-        (status = 202, description = "Async: the queued execution", body = Execution),
-        (status = 400, description = "`invalid_json`", body = ErrorBody),
+        (status = 200, description = "Sync: the finished execution (see `status`)", body = Execution, links(
+            ("getExecution" = (operation_id = "getExecution", parameters(("id" = "$response.body#/id")))),
+            ("getExecutionLogs" = (operation_id = "getExecutionLogs", parameters(("id" = "$response.body#/id")))),
+        )),
+        (status = 202, description = "Async: the queued execution", body = Execution, links(
+            ("getExecution" = (operation_id = "getExecution", parameters(("id" = "$response.body#/id")))),
+            ("getExecutionLogs" = (operation_id = "getExecutionLogs", parameters(("id" = "$response.body#/id")))),
+        )),
+        (status = 400, description = "`invalid_json`; `invalid_parameter` (the path is not valid UTF-8)", body = ErrorBody),
         (status = 404, description = "`function_not_found`", body = ErrorBody),
         (status = 409, description = "`function_not_deployed`", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over `server.max_body_bytes`, or `input` over `limits.max_input_bytes` (`field`: `input`)", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
-        (status = 422, description = "`invalid_body`; `validation_failed` for `input` over `limits.max_input_bytes` or a bad `callback_url`", body = ErrorBody),
+        (status = 422, description = "`invalid_body`; `validation_failed` for a `callback_url` outside the pattern", body = ErrorBody),
         (status = 503, description = "`backend_unavailable`", body = ErrorBody),
     ))]
 pub async fn invoke(
@@ -56,15 +62,16 @@ pub async fn invoke(
 }
 
 fn parse_id(id: &str) -> AppResult<Uuid> {
-    Uuid::parse_str(id).map_err(|_| AppError::ExecutionNotFound(id.to_string()))
+    crate::contract::parse_uuid(id).ok_or_else(|| AppError::ExecutionNotFound(id.to_string()))
 }
 
 /// Get an execution.
-#[utoipa::path(get, path = "/api/v1/executions/{id}", tag = "executions",
-    params(("id" = String, Path, description = "Execution id")),
+#[utoipa::path(get, path = "/api/v1/executions/{id}", operation_id = "getExecution", tag = "executions",
+    params(("id" = Uuid, Path, description = "Execution id")),
     responses(
         (status = 200, description = "The execution", body = Execution),
-        (status = 404, description = "`execution_not_found`", body = ErrorBody),
+        (status = 400, description = "`invalid_parameter`: the path is not valid UTF-8", body = ErrorBody),
+        (status = 404, description = "`execution_not_found` (also for an id that is not a UUID)", body = ErrorBody),
     ))]
 pub async fn get(
     State(s): State<AppState>,
@@ -74,11 +81,12 @@ pub async fn get(
 }
 
 /// Get an execution's full stdout and stderr.
-#[utoipa::path(get, path = "/api/v1/executions/{id}/logs", tag = "executions",
-    params(("id" = String, Path, description = "Execution id")),
+#[utoipa::path(get, path = "/api/v1/executions/{id}/logs", operation_id = "getExecutionLogs", tag = "executions",
+    params(("id" = Uuid, Path, description = "Execution id")),
     responses(
         (status = 200, description = "Captured output", body = ExecutionLogs),
-        (status = 404, description = "`execution_not_found`", body = ErrorBody),
+        (status = 400, description = "`invalid_parameter`: the path is not valid UTF-8", body = ErrorBody),
+        (status = 404, description = "`execution_not_found` (also for an id that is not a UUID)", body = ErrorBody),
     ))]
 pub async fn logs(
     State(s): State<AppState>,
@@ -88,11 +96,11 @@ pub async fn logs(
 }
 
 /// List a function's executions, newest first.
-#[utoipa::path(get, path = "/api/v1/functions/{name}/executions", tag = "executions",
+#[utoipa::path(get, path = "/api/v1/functions/{name}/executions", operation_id = "listExecutions", tag = "executions",
     params(("name" = String, Path, description = "Function name"), ExecutionListQuery),
     responses(
         (status = 200, description = "A page of executions", body = ExecutionPage),
-        (status = 400, description = "`invalid_parameter`", body = ErrorBody),
+        (status = 400, description = "`invalid_parameter`: `limit` out of range, an unknown `status`, a `cursor` that is not an execution id", body = ErrorBody),
         (status = 404, description = "`function_not_found`", body = ErrorBody),
     ))]
 pub async fn list(
@@ -105,7 +113,7 @@ pub async fn list(
         .cursor
         .as_deref()
         .map(|c| {
-            Uuid::parse_str(c).map_err(|_| {
+            crate::contract::parse_uuid(c).ok_or_else(|| {
                 AppError::InvalidParameter(format!("cursor `{c}` is not an execution id"))
             })
         })

@@ -10,20 +10,29 @@ use super::dto::{
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::{detached, AppState};
 use crate::error::{AppError, AppResult, ErrorBody};
-use crate::model::{Deployment, Function, FunctionSpec};
+use crate::model::{Deployment, Function, FunctionSpec, FunctionUpdate};
 
 /// Create a function.
 ///
 /// The function is stored but not runnable until it is deployed.
-#[utoipa::path(post, path = "/api/v1/functions", tag = "functions",
+#[utoipa::path(post, path = "/api/v1/functions", operation_id = "createFunction", tag = "functions",
     request_body = FunctionSpec,
     responses(
-        (status = 201, description = "Created", body = Function),
+        (status = 201, description = "Created", body = Function, links(
+            ("getFunction" = (operation_id = "getFunction", parameters(("name" = "$response.body#/name")))),
+            ("updateFunction" = (operation_id = "updateFunction", parameters(("name" = "$response.body#/name")))),
+            ("deployFunction" = (operation_id = "deployFunction", parameters(("name" = "$response.body#/name")))),
+            ("invokeFunction" = (operation_id = "invokeFunction", parameters(("name" = "$response.body#/name")))),
+            ("listDeployments" = (operation_id = "listDeployments", parameters(("name" = "$response.body#/name")))),
+            ("listExecutions" = (operation_id = "listExecutions", parameters(("name" = "$response.body#/name")))),
+            ("deleteFunction" = (operation_id = "deleteFunction", parameters(("name" = "$response.body#/name")))),
+        )),
         (status = 400, description = "`invalid_json`: the body is not JSON", body = ErrorBody),
         (status = 409, description = "`function_exists`: the name is taken", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: body over `server.max_body_bytes`", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: not `application/json`", body = ErrorBody),
-        (status = 422, description = "`invalid_body` (wrong types, unknown fields), `validation_failed` (names the field), `unsupported_backend`", body = ErrorBody),
+        (status = 422, description = "`invalid_body` (wrong types, unknown fields) and `validation_failed` (a pattern or bound of this schema; `field` names it); `unsupported_backend` (not built into this server); `unsupported_by_backend` (the backend cannot do what the function asks: a network or warm pool on wasm, an image on wasm, a WASI module or under 6 MiB on docker; `field` names it); `invalid_call` (Go's parser does not read `source.call` as one call)", body = ErrorBody),
+        (status = 503, description = "`backend_unavailable`: the Go helper that checks `source.call` cannot be built", body = ErrorBody),
     ))]
 pub async fn create(
     State(s): State<AppState>,
@@ -35,11 +44,11 @@ pub async fn create(
 }
 
 /// List functions by name.
-#[utoipa::path(get, path = "/api/v1/functions", tag = "functions",
+#[utoipa::path(get, path = "/api/v1/functions", operation_id = "listFunctions", tag = "functions",
     params(PageQuery),
     responses(
         (status = 200, description = "A page of functions", body = FunctionPage),
-        (status = 400, description = "`invalid_parameter`", body = ErrorBody),
+        (status = 400, description = "`invalid_parameter`: `limit` out of range, an unknown parameter", body = ErrorBody),
     ))]
 pub async fn list(
     State(s): State<AppState>,
@@ -52,10 +61,11 @@ pub async fn list(
 }
 
 /// Get a function.
-#[utoipa::path(get, path = "/api/v1/functions/{name}", tag = "functions",
+#[utoipa::path(get, path = "/api/v1/functions/{name}", operation_id = "getFunction", tag = "functions",
     params(("name" = String, Path, description = "Function name")),
     responses(
         (status = 200, description = "The function", body = Function),
+        (status = 400, description = "`invalid_parameter`: the path is not valid UTF-8", body = ErrorBody),
         (status = 404, description = "`function_not_found`", body = ErrorBody),
     ))]
 pub async fn get(
@@ -68,33 +78,39 @@ pub async fn get(
 /// Replace a function's spec.
 ///
 /// The running deployment is unchanged until the function is deployed again.
-#[utoipa::path(put, path = "/api/v1/functions/{name}", tag = "functions",
+#[utoipa::path(put, path = "/api/v1/functions/{name}", operation_id = "updateFunction", tag = "functions",
     params(("name" = String, Path, description = "Function name")),
-    request_body = FunctionSpec,
+    request_body = FunctionUpdate,
     responses(
-        (status = 200, description = "Updated", body = Function),
-        (status = 400, description = "`invalid_json`", body = ErrorBody),
+        (status = 200, description = "Updated", body = Function, links(
+            ("deployFunction" = (operation_id = "deployFunction", parameters(("name" = "$response.body#/name")))),
+        )),
+        (status = 400, description = "`invalid_json`; `invalid_parameter` (the path is not valid UTF-8)", body = ErrorBody),
         (status = 404, description = "`function_not_found`", body = ErrorBody),
+        (status = 409, description = "`conflict`: another update won a race; retry", body = ErrorBody),
         (status = 413, description = "`payload_too_large`", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
-        (status = 422, description = "`invalid_body`, `validation_failed`, `unsupported_backend`", body = ErrorBody),
+        (status = 422, description = "`invalid_body`, `validation_failed`, `unsupported_backend`, `unsupported_by_backend`, `invalid_call` (as for create)", body = ErrorBody),
+        (status = 503, description = "`backend_unavailable`: the Go helper that checks `source.call` cannot be built", body = ErrorBody),
     ))]
 pub async fn update(
     State(s): State<AppState>,
     ApiPath(name): ApiPath<String>,
-    ApiJson(spec): ApiJson<FunctionSpec>,
+    ApiJson(update): ApiJson<FunctionUpdate>,
 ) -> AppResult<Json<Function>> {
     let f = s.functions.clone();
+    let spec = update.into_spec(name.clone());
     Ok(Json(
         detached(async move { f.update(&name, spec).await }).await?,
     ))
 }
 
 /// Delete a function with its deployments and executions.
-#[utoipa::path(delete, path = "/api/v1/functions/{name}", tag = "functions",
+#[utoipa::path(delete, path = "/api/v1/functions/{name}", operation_id = "deleteFunction", tag = "functions",
     params(("name" = String, Path, description = "Function name")),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "`invalid_parameter`: the path is not valid UTF-8", body = ErrorBody),
         (status = 404, description = "`function_not_found`", body = ErrorBody),
     ))]
 pub async fn delete(
@@ -114,14 +130,17 @@ pub async fn delete(
 /// the repository again and rebuilds, replacing the cached artifact. A failed build
 /// is kept as a `failed` deployment with its log (see the deployments list) and
 /// answered with `deployment_failed` carrying the compiler's message.
-#[utoipa::path(post, path = "/api/v1/functions/{name}/deploy", tag = "functions",
+#[utoipa::path(post, path = "/api/v1/functions/{name}/deploy", operation_id = "deployFunction", tag = "functions",
     params(("name" = String, Path, description = "Function name"), DeployQuery),
     responses(
-        (status = 201, description = "Deployed and ready", body = Deployment),
+        (status = 201, description = "Deployed and ready", body = Deployment, links(
+            ("invokeFunction" = (operation_id = "invokeFunction", parameters(("name" = "$response.body#/function")))),
+            ("listDeployments" = (operation_id = "listDeployments", parameters(("name" = "$response.body#/function")))),
+        )),
         (status = 400, description = "`invalid_parameter`", body = ErrorBody),
-        (status = 404, description = "`function_not_found`", body = ErrorBody),
-        (status = 422, description = "`deployment_failed` with the build's message; `unsupported_backend`", body = ErrorBody),
-        (status = 503, description = "`backend_unavailable` (e.g. no Go toolchain; the message says how to install one)", body = ErrorBody),
+        (status = 404, description = "`function_not_found` (also when the function is deleted while it builds)", body = ErrorBody),
+        (status = 422, description = "`deployment_failed` with the build's message (the failed deployment keeps the log); `unsupported_backend`", body = ErrorBody),
+        (status = 503, description = "`backend_unavailable` (e.g. no Go toolchain or no Docker Engine; the message says how to get one)", body = ErrorBody),
     ))]
 pub async fn deploy(
     State(s): State<AppState>,
@@ -135,11 +154,11 @@ pub async fn deploy(
 }
 
 /// List a function's deployments, newest first.
-#[utoipa::path(get, path = "/api/v1/functions/{name}/deployments", tag = "functions",
+#[utoipa::path(get, path = "/api/v1/functions/{name}/deployments", operation_id = "listDeployments", tag = "functions",
     params(("name" = String, Path, description = "Function name"), PageQuery),
     responses(
         (status = 200, description = "A page of deployments", body = DeploymentPage),
-        (status = 400, description = "`invalid_parameter`", body = ErrorBody),
+        (status = 400, description = "`invalid_parameter`: `limit` out of range, a `cursor` that is not a deployment id", body = ErrorBody),
         (status = 404, description = "`function_not_found`", body = ErrorBody),
     ))]
 pub async fn deployments(
@@ -152,7 +171,7 @@ pub async fn deployments(
         .cursor
         .as_deref()
         .map(|c| {
-            uuid::Uuid::parse_str(c).map_err(|_| {
+            crate::contract::parse_uuid(c).ok_or_else(|| {
                 AppError::InvalidParameter(format!("cursor `{c}` is not a deployment id"))
             })
         })

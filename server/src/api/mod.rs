@@ -1,13 +1,14 @@
 //! The HTTP API: router, shared state, middleware and the OpenAPI document.
 //!
 //! Handlers are thin: they extract, call a service ([`FunctionService`],
-//! [`Executions`]) and serialize. The utoipa annotations on them are the source of
-//! `openapi/openapi.json`.
+//! [`Executions`]) and serialize. The utoipa annotations on them, with the
+//! contract [`openapi`] adds, are the source of `openapi/openapi.json`.
 
 pub mod dto;
 pub mod executions;
 pub mod extract;
 pub mod functions;
+pub mod openapi;
 pub mod skyisland;
 pub mod system;
 
@@ -24,7 +25,6 @@ use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::trace::TraceLayer;
-use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::backend::Backends;
@@ -49,32 +49,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
 }
 
-/// The OpenAPI document.
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Skybridge",
-        description = "A polyglot Function-as-a-Service runtime. Create a function, deploy it, invoke it.\n\n\
-            Every error is `{\"error\": {\"code\", \"message\"}}` with a stable `code`.",
-        license(name = "Apache-2.0")
-    ),
-    paths(
-        system::healthcheck, system::health, system::metrics,
-        functions::create, functions::list, functions::get, functions::update, functions::delete,
-        functions::deploy, functions::deployments,
-        executions::invoke, executions::get, executions::logs, executions::list,
-        skyisland::run,
-    ),
-    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
-    tags(
-        (name = "functions", description = "Create, deploy and manage functions"),
-        (name = "executions", description = "Invoke functions and read executions"),
-        (name = "skyisland", description = "Sky Island compatible: run a Go call from a repository"),
-        (name = "system", description = "Health and metrics"),
-    )
-)]
-pub struct ApiDoc;
-
 /// Runs `work` as its own task and waits for it. Dropping the request (a client
 /// hang-up) then cannot cancel it half-way: a build still records its deployment,
 /// a delete still clears the live cache.
@@ -87,17 +61,17 @@ pub async fn detached<T: Send + 'static>(
         .map_err(|e| AppError::Internal(anyhow::anyhow!("request task failed: {e}")))?
 }
 
-/// The spec as the server serves it and `openapi/openapi.json` holds it.
-pub fn openapi_json() -> String {
-    let mut s = ApiDoc::openapi()
-        .to_pretty_json()
-        .expect("the OpenAPI document serializes");
-    s.push('\n');
-    s
-}
-
 /// The application router over `state`.
 pub fn app(state: AppState) -> Router {
+    let bounds = crate::contract::Bounds {
+        built_backends: Some(
+            crate::model::BackendKind::ALL
+                .into_iter()
+                .filter(|k| state.backends.get(*k).is_ok())
+                .collect(),
+        ),
+        ..crate::contract::Bounds::of(&state.config)
+    };
     let api = Router::new()
         .route("/healthcheck", get(system::healthcheck))
         .route("/metrics", get(system::metrics))
@@ -130,7 +104,10 @@ pub fn app(state: AppState) -> Router {
 
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
-        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", ApiDoc::openapi()))
+        .merge(
+            SwaggerUi::new("/api/docs")
+                .external_url_unchecked("/api/openapi.json", openapi::document(&bounds)),
+        )
         .merge(api)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {

@@ -9,7 +9,7 @@ use super::dto::{Health, Liveness};
 use super::AppState;
 
 /// Liveness probe (Sky Island compatible): 200 while the server answers.
-#[utoipa::path(get, path = "/healthcheck", tag = "system",
+#[utoipa::path(get, path = "/healthcheck", operation_id = "getLiveness", tag = "system",
     responses((status = 200, description = "Alive", body = Liveness)))]
 pub async fn healthcheck() -> Json<Liveness> {
     Json(Liveness {
@@ -18,7 +18,7 @@ pub async fn healthcheck() -> Json<Liveness> {
 }
 
 /// Health of the server and every backend, with reasons.
-#[utoipa::path(get, path = "/api/v1/health", tag = "system",
+#[utoipa::path(get, path = "/api/v1/health", operation_id = "getHealth", tag = "system",
     responses((status = 200, description = "Health report", body = Health)))]
 pub async fn health(State(s): State<AppState>) -> Json<Health> {
     let backends = s.backends.health().await;
@@ -35,7 +35,7 @@ pub async fn health(State(s): State<AppState>) -> Json<Health> {
 }
 
 /// Prometheus metrics in the text exposition format.
-#[utoipa::path(get, path = "/metrics", tag = "system",
+#[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", tag = "system",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     (

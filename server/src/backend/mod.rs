@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::model::{BackendKind, ExecutionStatus, Function, Limits};
+use crate::model::{BackendKind, ExecutionStatus, Function, Limits, SourceInfo};
 use crate::store::ArtifactRecord;
 
 /// Backend failures. Failures of the *function* (non-zero exit, timeout) are not
@@ -196,6 +196,131 @@ pub fn exit_message(code: i32, stderr: &[u8]) -> String {
     }
 }
 
+/// A kind of function source, by its `type` tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// An uploaded WASI module.
+    Wasm,
+    /// Go source from a git repository.
+    Go,
+    /// A container image.
+    Image,
+}
+
+impl SourceKind {
+    /// The `type` tag in the API.
+    pub fn tag(self) -> &'static str {
+        match self {
+            SourceKind::Wasm => "wasm",
+            SourceKind::Go => "go",
+            SourceKind::Image => "image",
+        }
+    }
+
+    /// The kind of a stored source.
+    pub fn of(source: &SourceInfo) -> Self {
+        match source {
+            SourceInfo::Wasm { .. } => SourceKind::Wasm,
+            SourceInfo::Go { .. } => SourceKind::Go,
+            SourceInfo::Image { .. } => SourceKind::Image,
+        }
+    }
+}
+
+/// What a backend can run, as data: [`Constraints::check`] is every backend's
+/// [`Backend::accepts`], and the OpenAPI document publishes the same table, so
+/// the spec says what each backend refuses before a request is sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Constraints {
+    /// The sources it builds.
+    pub sources: &'static [SourceKind],
+    /// Whether functions may have a network (`network: true`, Sky Island's `ip4`).
+    pub network: bool,
+    /// Whether it keeps sandboxes started ahead of time (`warm_pool_size` > 0).
+    pub warm_pool: bool,
+    /// The smallest `limits.memory_mb` it can enforce.
+    pub min_memory_mb: u32,
+}
+
+/// The constraints of `kind`, whether or not it is built into this server.
+pub fn constraints(kind: BackendKind) -> Constraints {
+    match kind {
+        BackendKind::Wasm => wasm::CONSTRAINTS,
+        BackendKind::Docker => docker::CONSTRAINTS,
+        // The jail backend is not built yet; what it will run.
+        BackendKind::Jail => Constraints {
+            sources: &[SourceKind::Go],
+            network: true,
+            warm_pool: true,
+            min_memory_mb: 1,
+        },
+    }
+}
+
+/// The backends, other than `kind`, for which `pred` holds: for messages that
+/// say where to go instead.
+fn alternatives(kind: BackendKind, pred: impl Fn(&Constraints) -> bool) -> String {
+    let names: Vec<String> = BackendKind::ALL
+        .into_iter()
+        .filter(|k| *k != kind && pred(&constraints(*k)))
+        .map(|k| format!("`{}`", k.as_str()))
+        .collect();
+    if names.is_empty() {
+        "no backend".into()
+    } else {
+        names.join(" or ")
+    }
+}
+
+impl Constraints {
+    /// Checks that a function on `kind` stays within these constraints; the
+    /// error names the field and says which backend to use instead.
+    pub fn check(&self, kind: BackendKind, f: &Function) -> Result<(), (&'static str, String)> {
+        let name = kind.as_str();
+        let source = SourceKind::of(&f.source);
+        if !self.sources.contains(&source) {
+            let runs: Vec<&str> = self.sources.iter().map(|s| s.tag()).collect();
+            return Err((
+                "source.type",
+                format!(
+                    "the {name} backend builds {} sources; `{}` sources need backend {}",
+                    runs.join(" and "),
+                    source.tag(),
+                    alternatives(kind, |c| c.sources.contains(&source))
+                ),
+            ));
+        }
+        if f.network && !self.network {
+            return Err((
+                "network",
+                format!(
+                    "the {name} backend gives functions no network; use backend {} for functions that need one",
+                    alternatives(kind, |c| c.network)
+                ),
+            ));
+        }
+        if f.warm_pool_size.is_some_and(|n| n > 0) && !self.warm_pool {
+            return Err((
+                "warm_pool_size",
+                format!(
+                    "the {name} backend keeps no warm pool (it starts every run fresh); backend {} does",
+                    alternatives(kind, |c| c.warm_pool)
+                ),
+            ));
+        }
+        if f.limits.memory_mb < self.min_memory_mb {
+            return Err((
+                "limits.memory_mb",
+                format!(
+                    "must be at least {} on the {name} backend (its engine's minimum)",
+                    self.min_memory_mb
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A loaded artifact, ready to run many times.
 #[async_trait]
 pub trait Runnable: Send + Sync {
@@ -211,8 +336,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Current availability.
     async fn health(&self) -> BackendHealth;
     /// Checks that this backend can run `f` (its source, network and pool
-    /// settings) at create/update time; the error names the field and says why not.
-    fn accepts(&self, f: &Function) -> Result<(), (&'static str, String)>;
+    /// settings) at create/update time; the error names the field and says why
+    /// not. The default checks the backend's published [`Constraints`].
+    fn accepts(&self, f: &Function) -> Result<(), (&'static str, String)> {
+        constraints(self.kind()).check(self.kind(), f)
+    }
     /// The cache key of the artifact `source_digest` builds into: builds with the
     /// same key produce interchangeable artifacts.
     fn artifact_key(&self, source_digest: &str) -> String;

@@ -31,13 +31,22 @@ use super::{
 };
 use crate::artifacts::ArtifactCache;
 use crate::config::{LimitsConfig, WasmConfig};
-use crate::model::{BackendKind, ExecutionStatus, Function, SourceInfo};
+use crate::model::{BackendKind, ExecutionStatus, Function};
 
 const MIB: usize = 1024 * 1024;
 /// Go's function tables run to tens of thousands of entries in larger programs.
 const MAX_TABLE_ELEMENTS: usize = 200_000;
 /// Artifact kind recorded in the store, and part of the cache key.
 const ARTIFACT_KIND: &str = "wasm-cwasm";
+
+/// WASI modules and Go built for WASI; no network (no sockets at all), no warm
+/// pool (a fresh instance costs about a millisecond), any memory cap.
+pub const CONSTRAINTS: super::Constraints = super::Constraints {
+    sources: &[super::SourceKind::Wasm, super::SourceKind::Go],
+    network: false,
+    warm_pool: false,
+    min_memory_mb: 1,
+};
 
 /// Feeds `Hash` into SHA-256: unlike `DefaultHasher`, stable across Rust releases,
 /// so artifact keys survive a toolchain upgrade.
@@ -201,28 +210,6 @@ impl Backend for WasmBackend {
             reason: None,
             details,
         }
-    }
-
-    fn accepts(&self, f: &Function) -> Result<(), (&'static str, String)> {
-        if matches!(f.source, SourceInfo::Image { .. }) {
-            return Err((
-                "source.type",
-                "the wasm backend runs WASI modules and Go sources; container images need `backend: docker`".into(),
-            ));
-        }
-        if f.network {
-            return Err((
-                "network",
-                "the wasm backend has no network; use `backend: docker` for functions that need one".into(),
-            ));
-        }
-        if f.warm_pool_size.is_some_and(|n| n > 0) {
-            return Err((
-                "warm_pool_size",
-                "only the docker backend keeps warm containers; wasm instantiates in about a millisecond".into(),
-            ));
-        }
-        Ok(())
     }
 
     fn go_target(&self) -> Option<crate::gobuild::GoTarget> {

@@ -16,13 +16,19 @@ pub struct CallbackSender {
     metrics: Arc<Metrics>,
 }
 
-/// Checks that `url` is an absolute http(s) URL.
+/// Checks that `url` is an absolute http(s) URL as the contract describes it
+/// (a DNS name or an IPv4 address, printable ASCII).
 pub fn check_url(url: &str) -> Result<(), String> {
-    match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-        Ok(_) => Err("must be an http:// or https:// URL with a host".into()),
-        Err(e) => Err(format!("is not a URL: {e}")),
+    use crate::contract;
+    if !contract::fits(&contract::CALLBACK_URL, contract::MAX_URL_CHARS, url) {
+        return Err(format!(
+            "must be an http:// or https:// URL with a DNS name or IPv4 address as host, in printable ASCII, at most {} characters",
+            contract::MAX_URL_CHARS
+        ));
     }
+    reqwest::Url::parse(url)
+        .map(|_| ())
+        .map_err(|e| format!("is not a URL: {e}"))
 }
 
 impl CallbackSender {

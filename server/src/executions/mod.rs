@@ -121,13 +121,10 @@ impl Executions {
             .map(|v| v.len())
             .unwrap_or(usize::MAX);
         if size > self.max_input_bytes {
-            return Err(AppError::validation(
-                "input",
-                format!(
-                    "is {size} bytes of JSON; the limit is {} (limits.max_input_bytes)",
-                    self.max_input_bytes
-                ),
-            ));
+            return Err(AppError::InputTooLarge {
+                size,
+                limit: self.max_input_bytes,
+            });
         }
         if let Some(url) = callback_url {
             callback::check_url(url).map_err(|m| AppError::validation("callback_url", m))?;

@@ -145,16 +145,24 @@ impl Drop for BuildDir {
 
 const MAX_LOG: usize = 64 * 1024;
 
-/// Checks the parts of a Go source that need no toolchain.
+/// Checks the parts of a Go source that need no toolchain, against the
+/// published contract; the error names the field.
 pub fn check_source(src: &GoSource) -> Result<(), (&'static str, String)> {
+    use crate::contract::{self, fits};
     repo::parse_repo(&src.repo).map_err(|m| ("source.repo", m))?;
+    if let Some(r) = &src.git_ref {
+        if !fits(&contract::GIT_REF, contract::MAX_REF_CHARS, r) {
+            return Err((
+                "source.ref",
+                format!(
+                    "must be a branch, tag or commit: no whitespace, no leading `-`, no `..`, at most {} characters",
+                    contract::MAX_REF_CHARS
+                ),
+            ));
+        }
+    }
     if let Some(p) = &src.package {
-        let ok = !p.starts_with('/')
-            && p.split('/')
-                .all(|seg| !seg.is_empty() && seg != "." && seg != ".." && !seg.starts_with('_'))
-            && p.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-._/".contains(c));
-        if !ok {
+        if !fits(&contract::GO_PACKAGE, contract::MAX_PACKAGE_CHARS, p) {
             return Err((
                 "source.package",
                 "must be a relative path inside the repository, like `pkg/geo`".into(),
@@ -162,15 +170,18 @@ pub fn check_source(src: &GoSource) -> Result<(), (&'static str, String)> {
         }
     }
     match (&src.handler, &src.call) {
-        (Some(h), None) if shim::is_exported_ident(h) => Ok(()),
+        (Some(h), None) if fits(&contract::GO_HANDLER, contract::MAX_HANDLER_CHARS, h) => Ok(()),
         (Some(_), None) => Err((
             "source.handler",
             "must be an exported Go function name, like `Encode`".into(),
         )),
-        (None, Some(c)) if !c.trim().is_empty() && c.len() <= 4096 && !c.contains('\n') => Ok(()),
+        (None, Some(c)) if fits(&contract::GO_CALL, contract::MAX_CALL_CHARS, c) => Ok(()),
         (None, Some(_)) => Err((
             "source.call",
-            "must be one Go call on one line, like `Encode(100.1, 80.9)`".into(),
+            format!(
+                "must be one Go call of an exported function on one line, like `Encode(100.1, 80.9)`, at most {} characters",
+                contract::MAX_CALL_CHARS
+            ),
         )),
         _ => Err((
             "source",
@@ -301,7 +312,12 @@ impl GoBuilder {
         }
         let built = Inspector::ensure(tc, &self.tools, &self.gocache)
             .await
-            .map_err(|e| BackendError::Io(std::io::Error::other(e)))?;
+            .map_err(|e| BackendError::Unavailable {
+                backend,
+                reason: format!(
+                    "Go functions need the skyinspect helper, which did not build: {e}"
+                ),
+            })?;
         let built = Arc::new(built);
         *slot = Some(built.clone());
         Ok(built)

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
+use crate::contract;
+
 /// A repository reference as users write it, and what git needs to fetch it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepoUrl {
@@ -39,21 +41,22 @@ pub fn redact(url: &str) -> String {
 }
 
 /// Parses `github.com/owner/name` (fetched over https, as Sky Island does),
-/// `https://…` and `file:///…`. Anything else (plain http, ssh, `ext::`,
-/// options) is refused.
+/// `https://…` and `file:///…`, exactly as [`contract::GO_REPO`] admits them.
+/// Anything else (plain http, ssh, `ext::`, options, `..` segments, surrounding
+/// whitespace) is refused.
 pub fn parse_repo(repo: &str) -> Result<RepoUrl, String> {
-    let repo = repo.trim();
-    let ok_chars = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-._~/:%@+".contains(c))
-            && !s.split('/').any(|seg| seg == "..")
-    };
+    if !contract::fits(&contract::GO_REPO, contract::MAX_REPO_CHARS, repo) {
+        return Err(if repo.starts_with("file://") {
+            "file:// repositories need an absolute path without `..` segments".into()
+        } else {
+            format!(
+                "`{}` is not a repository: use github.com/owner/name, https://host/path, or file:///path",
+                redact(repo)
+            )
+        });
+    }
     let strip_git = |s: &str| s.trim_end_matches('/').trim_end_matches(".git").to_string();
     if let Some(path) = repo.strip_prefix("file://") {
-        if !path.starts_with('/') || !ok_chars(path) {
-            return Err("file:// repositories need an absolute path".into());
-        }
         let name = strip_git(path)
             .rsplit('/')
             .next()
@@ -65,35 +68,18 @@ pub fn parse_repo(repo: &str) -> Result<RepoUrl, String> {
         });
     }
     if let Some(rest) = repo.strip_prefix("https://") {
-        if !ok_chars(rest) || !rest.contains('/') || rest.starts_with('-') {
-            return Err(format!("`{}` is not a repository URL", redact(repo)));
-        }
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
         let host = host.split(':').next().unwrap_or(host);
-        if host.is_empty() || path.is_empty() {
-            return Err(format!("`{}` is not a repository URL", redact(repo)));
-        }
         return Ok(RepoUrl {
             fetch_url: repo.to_string(),
             module_path: strip_git(&format!("{host}/{path}")),
         });
     }
-    let parts: Vec<&str> = repo.split('/').collect();
-    if parts.len() >= 3
-        && parts[0].contains('.')
-        && ok_chars(repo)
-        && !repo.starts_with('-')
-        && !repo.contains(':')
-    {
-        return Ok(RepoUrl {
-            fetch_url: format!("https://{repo}"),
-            module_path: strip_git(repo),
-        });
-    }
-    Err(format!(
-        "`{repo}` is not a repository: use github.com/owner/name, https://…, or file:///path"
-    ))
+    Ok(RepoUrl {
+        fetch_url: format!("https://{repo}"),
+        module_path: strip_git(repo),
+    })
 }
 
 /// Failures of git itself.
@@ -153,11 +139,7 @@ impl RepoCache {
         refresh: bool,
     ) -> Result<(String, String), RepoError> {
         if let Some(r) = git_ref {
-            if r.is_empty()
-                || r.starts_with('-')
-                || r.contains("..")
-                || r.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
+            if !contract::fits(&contract::GIT_REF, contract::MAX_REF_CHARS, r) {
                 return Err(RepoError::Git(format!(
                     "`{r}` is not a branch, tag or commit"
                 )));

@@ -19,7 +19,15 @@ pub fn candidates(configured: &str, env_go: Option<String>) -> Vec<PathBuf> {
         out.push(PathBuf::from(configured));
     }
     if let Some(p) = env_go.filter(|p| !p.is_empty()) {
-        out.push(PathBuf::from(p));
+        // A relative path is relative to where the server started; builds run
+        // in other directories, so fix it now.
+        let p = PathBuf::from(p);
+        match std::env::current_dir() {
+            Ok(cwd) if p.is_relative() && p.components().count() > 1 => {
+                out.push(crate::config::normalize(&cwd.join(p)))
+            }
+            _ => out.push(p),
+        }
     }
     out.push(PathBuf::from("go"));
     out

@@ -38,6 +38,15 @@ use crate::store::ArtifactRecord;
 /// Artifact kind of docker images.
 pub const ARTIFACT_KIND: &str = "docker-image";
 
+/// Images and Go built natively; the default bridge network on request; warm
+/// containers; at least 6 MiB of memory, the engine's own minimum.
+pub const CONSTRAINTS: super::Constraints = super::Constraints {
+    sources: &[super::SourceKind::Image, super::SourceKind::Go],
+    network: true,
+    warm_pool: true,
+    min_memory_mb: 6,
+};
+
 /// The docker backend.
 pub struct DockerBackend {
     engine: Arc<Engine>,
@@ -149,31 +158,6 @@ impl Backend for DockerBackend {
                 details,
             },
         }
-    }
-
-    fn accepts(&self, f: &Function) -> Result<(), (&'static str, String)> {
-        if matches!(f.source, SourceInfo::Wasm { .. }) {
-            return Err((
-                "source.type",
-                "the docker backend runs container images and Go sources; WASI modules need `backend: wasm`".into(),
-            ));
-        }
-        if f.limits.memory_mb < 6 {
-            return Err((
-                "limits.memory_mb",
-                "must be at least 6 for docker (the engine's minimum)".into(),
-            ));
-        }
-        if f.warm_pool_size.unwrap_or(0) > self.cfg.max_warm_pool_size {
-            return Err((
-                "warm_pool_size",
-                format!(
-                    "must be at most {} (the server's docker.max_warm_pool_size)",
-                    self.cfg.max_warm_pool_size
-                ),
-            ));
-        }
-        Ok(())
     }
 
     fn go_target(&self) -> Option<crate::gobuild::GoTarget> {
