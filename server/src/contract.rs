@@ -401,21 +401,12 @@ mod tests {
         ] {
             assert!(GO_REPO.matches(ok), "{ok} refused");
         }
+        // gobuild::repo's tests cover the dangerous forms through parse_repo.
         for bad in [
-            "ext::sh -c touch% /tmp/pwned",
-            "--upload-pack=evil",
-            "ssh://host/x",
-            "http://example.com/a/b",
-            "git@github.com:a/b",
-            "file://relative/path",
-            "file:///tmp/../etc",
             "file:///",
-            "github.com",
             "github.com/a",
             "github.com/a/..",
-            "https://",
             "https://host",
-            "notarepo",
             " github.com/a/b",
             "github.com/a/b\n",
         ] {
