@@ -34,6 +34,14 @@ pub struct ErrorDetail {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "limits.memory_mb")]
     pub field: Option<String>,
+    /// For `deployment_failed`: the failed deployment, whose `build_log` has the
+    /// whole build output (`GET /api/v1/functions/{name}/deployments`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<uuid::Uuid>,
+    /// For `execution_failed` and `execution_timed_out`: the execution
+    /// (`GET /api/v1/executions/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<uuid::Uuid>,
 }
 
 /// Everything a handler can fail with.
@@ -239,11 +247,20 @@ impl IntoResponse for AppError {
             self.to_string()
         };
         let field = self.field().map(str::to_string);
+        let (deployment_id, execution_id) = match &self {
+            AppError::DeploymentFailed { id, .. } => (Some(*id), None),
+            AppError::ExecutionFailed { id, .. } | AppError::ExecutionTimedOut { id, .. } => {
+                (None, Some(*id))
+            }
+            _ => (None, None),
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code: code.to_string(),
                 message,
                 field,
+                deployment_id,
+                execution_id,
             },
         };
         (status, axum::Json(body)).into_response()
