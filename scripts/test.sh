@@ -1,26 +1,38 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs the whole suite: formatting, clippy,
-# unit tests and the integration tests (real server, real wasmtime, Go-built
-# WASI guests, a real Docker Engine, Swagger UI in headless Chromium, and
-# schemathesis fuzzing the live API from its spec).
+# the generated SDK code's freshness, unit tests and the integration tests
+# (real server, real wasmtime, Go-built WASI guests, a real Docker Engine,
+# Swagger UI in headless Chromium, schemathesis fuzzing the live API from its
+# spec, and the Node and Ruby SDKs' own suites against live servers).
 source "$(dirname "$0")/lib.sh"
 require_cargo
 install_go
 install_schemathesis
 # busybox-static: the docker tests import a rootfs holding it as their image.
-apt_install chromium busybox-static
+# ruby-dev + libclang-dev: the Ruby SDK's extension (magnus/rb-sys bindgen).
+apt_install chromium busybox-static ruby-dev libclang-dev git
 command -v chromium >/dev/null || { echo "chromium did not install" >&2; exit 1; }
+command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
 # No mocked Docker API anywhere: without an engine the docker tests must fail.
 start_docker || { echo "the Docker Engine is required for the docker backend tests" >&2; exit 1; }
 
-log "cargo fmt --check"
+step() { log "$* ($((SECONDS / 60))m$((SECONDS % 60))s)"; }
+
+step "cargo fmt --check"
 cargo fmt --all -- --check
-log "cargo clippy"
-cargo clippy --all-targets -- -D warnings
-log "go vet + go test (examples and fixtures)"
+step "generated SDK code is current (cargo xtask codegen --check)"
+cargo xtask codegen --check
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+step "go vet + go test (examples and fixtures)"
 for d in examples/hello-go examples/go-functions tests/fixtures/guest tests/fixtures/gofuncs \
          tests/fixtures/goasm tests/fixtures/gonet; do
   (cd "$d" && GOTOOLCHAIN=local GOPROXY=off GOFLAGS= "$SKYBRIDGE_GO" vet ./... && GOTOOLCHAIN=local GOPROXY=off "$SKYBRIDGE_GO" test ./...)
 done
-log "cargo test"
+# One build of everything (the server, the SDKs' native addons, the examples,
+# every test): `cargo test` below then compiles nothing again.
+step "cargo build --workspace --all-targets"
+cargo build --workspace --all-targets
+step "cargo test"
 cargo test --workspace
+step "done"

@@ -40,13 +40,14 @@ module Skybridge
       Deployment.from_h(unwrap(@native.deploy_and_wait(name, cache_bust, millis(timeout)), :json))
     end
 
-    # Invokes and waits for the finished execution (check its `status`).
-    def invoke(name, input = nil, timeout: nil)
+    # Invokes and waits for the finished execution (check its `status`). The
+    # input is any JSON value: `invoke("add", input: [2, 40])`.
+    def invoke(name, input: nil, timeout: nil)
       invoke_function(name, input: input, async: false, timeout: timeout)
     end
 
     # Queues an invocation and returns the `queued` execution at once.
-    def invoke_async(name, input = nil, timeout: nil)
+    def invoke_async(name, input: nil, timeout: nil)
       invoke_function(name, input: input, async: true, timeout: timeout)
     end
 

@@ -14,12 +14,15 @@ pub const ENV_PREFIX: &str = "SKYBRIDGE_";
 
 /// `SKYBRIDGE_*` variables that are not config keys: the config file path, the
 /// log filter and the Go toolchain path are read by the CLI and the build
-/// pipeline; `SKYBRIDGE_BIN` by `scripts/serve.sh`.
-pub const RESERVED_ENV: [&str; 4] = [
+/// pipeline; `SKYBRIDGE_BIN` by `scripts/serve.sh`; `SKYBRIDGE_URL` and
+/// `SKYBRIDGE_TOKEN` by the clients (the SDKs and `skybridge functions …`).
+pub const RESERVED_ENV: [&str; 6] = [
     "SKYBRIDGE_CONFIG",
     "SKYBRIDGE_LOG",
     "SKYBRIDGE_GO",
     "SKYBRIDGE_BIN",
+    "SKYBRIDGE_URL",
+    "SKYBRIDGE_TOKEN",
 ];
 
 /// Configuration errors.

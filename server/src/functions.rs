@@ -557,7 +557,9 @@ impl FunctionService {
         force: bool,
         rec: &mut DeploymentRecord,
     ) -> Result<(ArtifactRecord, Arc<dyn Runnable>, Built), BackendError> {
-        let built = self.build_artifact(backend, f, force, true).await?;
+        let built = self
+            .build_artifact(backend, f, force, true, &mut rec.deployment.resolved_commit)
+            .await?;
         rec.deployment.build_log = built.log.clone();
         rec.deployment.artifact_digest = Some(built.artifact.digest.clone());
         rec.deployment.resolved_commit = built.commit.clone();
@@ -604,12 +606,15 @@ impl FunctionService {
     /// deploys ask at the same time; `force` rebuilds anyway). Go sources are
     /// fetched first (`refresh`: also when the mirror exists) to pin the commit,
     /// which is part of the key.
+    /// `resolved` receives the commit as soon as it is known, so a deployment
+    /// whose build then fails still records what it built.
     async fn build_artifact(
         &self,
         backend: &dyn crate::backend::Backend,
         f: &Function,
         force: bool,
         refresh: bool,
+        resolved: &mut Option<String>,
     ) -> Result<Built, BackendError> {
         let mut log = String::new();
         let (input_digest, prepared) = match f.source.go() {
@@ -636,6 +641,7 @@ impl FunctionService {
             }
         };
         let commit = prepared.as_ref().map(|p| p.commit.clone());
+        resolved.clone_from(&commit);
         let key = backend.artifact_key(&input_digest);
         self.forget_idle_build_locks();
         let held = self.build_lock(&key).lock_owned().await;
@@ -741,7 +747,7 @@ impl FunctionService {
                     *git_ref = Some(commit.clone());
                 }
                 let built = self
-                    .build_artifact(backend.as_ref(), &pinned, true, false)
+                    .build_artifact(backend.as_ref(), &pinned, true, false, &mut None)
                     .await?;
                 let runnable = backend.load(&built.artifact.path, &record.snapshot).await?;
                 self.store.put_artifact(&built.artifact).await?;

@@ -10,6 +10,7 @@ pub mod api;
 pub mod artifacts;
 pub mod backend;
 pub mod bench;
+pub mod cli;
 pub mod config;
 pub mod contract;
 pub mod error;

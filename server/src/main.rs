@@ -1,8 +1,10 @@
-//! The `skybridge` command: `serve`, `openapi`, `bench`.
+//! The `skybridge` command: `serve`, `openapi`, `bench`, and the client
+//! commands `functions`, `invoke`, `executions` (on the Rust SDK).
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use skybridge::cli;
 use skybridge::config::Config;
 
 #[derive(Parser)]
@@ -28,6 +30,27 @@ enum Command {
     Openapi,
     /// Measure invoke latency against the in-process floor.
     Bench(skybridge::bench::BenchArgs),
+    /// Manage the functions of a running server.
+    Functions {
+        #[command(flatten)]
+        connection: cli::Connection,
+        #[command(subcommand)]
+        command: cli::FunctionsCommand,
+    },
+    /// Invoke a function: `skybridge invoke NAME --input '[1, 2]'`.
+    Invoke {
+        #[command(flatten)]
+        connection: cli::Connection,
+        #[command(flatten)]
+        args: cli::InvokeArgs,
+    },
+    /// Read executions.
+    Executions {
+        #[command(flatten)]
+        connection: cli::Connection,
+        #[command(subcommand)]
+        command: cli::ExecutionsCommand,
+    },
 }
 
 fn init_tracing(json: bool) {
@@ -51,11 +74,31 @@ async fn shutdown_signal() {
     }
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match Cli::parse().command {
+        Command::Functions {
+            connection,
+            command,
+        } => cli::run(connection, cli::Command::Functions(command)),
+        Command::Invoke { connection, args } => cli::run(connection, cli::Command::Invoke(args)),
+        Command::Executions {
+            connection,
+            command,
+        } => cli::run(connection, cli::Command::Executions(command)),
+        server => match server_command(server) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("Error: {e:?}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn server_command(command: Command) -> anyhow::Result<()> {
     let env =
         std::env::vars().filter(|(k, _)| !skybridge::config::RESERVED_ENV.contains(&k.as_str()));
-    match cli.command {
+    match command {
         Command::Openapi => {
             print!("{}", skybridge::api::openapi::canonical_json());
             Ok(())
@@ -80,6 +123,9 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => {
             init_tracing(false);
             tokio::runtime::Runtime::new()?.block_on(skybridge::bench::run(args))
+        }
+        Command::Functions { .. } | Command::Invoke { .. } | Command::Executions { .. } => {
+            unreachable!("client commands are run by cli::run")
         }
     }
 }

@@ -180,6 +180,13 @@ impl TestServer {
         *self = Self::spawn(self.data_dir.clone(), self.env.clone());
     }
 
+    /// Like [`TestServer::restart`], with `key` set to `value` from now on.
+    pub fn restart_with(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+        self.restart();
+    }
+
     /// Full URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
@@ -339,6 +346,16 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), dest).unwrap();
         }
     }
+}
+
+/// A port that was free a moment ago, for servers that must come back on the
+/// same address after a restart.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Sends `request` byte for byte to the server at `base` (`http://host:port`)

@@ -14,7 +14,7 @@ use crate::gofunctions::GitRepo;
 
 /// A test image holding only Debian's static busybox (every applet linked),
 /// imported once per test run: no registry is reachable here.
-fn busybox_image() -> &'static str {
+pub fn busybox_image() -> &'static str {
     static IMAGE: OnceLock<&'static str> = OnceLock::new();
     IMAGE.get_or_init(|| {
         const TAG: &str = "skybridge-test/busybox:2";

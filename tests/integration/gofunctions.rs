@@ -15,13 +15,15 @@ pub struct GitRepo {
 impl GitRepo {
     /// A repository whose first commit is `tests/fixtures/<fixture>`.
     pub fn from_fixture(fixture: &str) -> Self {
+        Self::from_dir(&repo_root().join("tests/fixtures").join(fixture))
+    }
+
+    /// A repository whose first commit is a copy of `dir`.
+    pub fn from_dir(dir: &std::path::Path) -> Self {
         let repo = Self {
             dir: tempfile::tempdir().unwrap(),
         };
-        copy_dir(
-            &repo_root().join("tests/fixtures").join(fixture),
-            repo.dir.path(),
-        );
+        copy_dir(dir, repo.dir.path());
         repo.git(&["init", "-q", "-b", "main"]);
         repo.commit("initial");
         repo

@@ -11,4 +11,6 @@ mod lifecycle;
 mod newcomer;
 mod restart;
 mod sandbox;
+mod sdk_rust;
+mod sdks;
 mod skyisland;

@@ -280,19 +280,23 @@ fn rbs(ty: &Type, input: bool, spec: &Spec) -> String {
         Type::Map(t) => format!("Hash[String, {}]", rbs(t, input, spec)),
         Type::Ref(n) => match spec.models.get(n) {
             Some(Model::Enum { .. }) => "String".into(),
-            Some(Model::Tagged { variants, .. }) if !input => variants
-                .iter()
-                .map(|(v, _, _)| format!("Skybridge::{}", variant_class(n, v)))
-                .collect::<Vec<_>>()
-                .join(" | "),
-            _ if input => format!("Skybridge::{n} | Hash[untyped, untyped]"),
+            Some(Model::Tagged { variants, .. }) if !input => format!(
+                "({})",
+                variants
+                    .iter()
+                    .map(|(v, _, _)| format!("Skybridge::{}", variant_class(n, v)))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            ),
+            // Any model (its `to_h`) or a Hash is sent as it is.
+            _ if input => "(Skybridge::Model | Hash[untyped, untyped])".into(),
             _ => format!("Skybridge::{n}"),
         },
     }
 }
 
 fn optional(t: &str) -> String {
-    if t.contains(' ') {
+    if t.contains(' ') && !t.starts_with('(') {
         format!("({t})?")
     } else {
         format!("{t}?")
@@ -463,8 +467,8 @@ const STATIC_RBS: &str = r#"  VERSION: String
     attr_reader url: String
     def initialize: (?url: String?, ?token: String?, ?timeout: Numeric?, ?max_retries: Integer?) -> void
     def deploy_and_wait: (String name, ?cache_bust: bool, ?timeout: Numeric?) -> Deployment
-    def invoke: (String name, ?untyped input, ?timeout: Numeric?) -> Execution
-    def invoke_async: (String name, ?untyped input, ?timeout: Numeric?) -> Execution
+    def invoke: (String name, ?input: untyped, ?timeout: Numeric?) -> Execution
+    def invoke_async: (String name, ?input: untyped, ?timeout: Numeric?) -> Execution
     def wait_for: (String id, ?timeout: Numeric) -> Execution
 
     private

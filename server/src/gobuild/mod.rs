@@ -445,10 +445,14 @@ impl GoBuilder {
         };
         let code = match &p.entry {
             Entry::Handler(f) => {
+                // Go's messages name files by their path in the private build
+                // dir; the user knows them relative to the repository.
                 let sig = inspector
                     .signature(&pkg_dir, f, p.target.goos(), p.target.goarch())
                     .await
-                    .map_err(|m| build_error(m, log.clone()))?;
+                    .map_err(|m| {
+                        build_error(m.replace(&format!("{}/", src.display()), ""), log.clone())
+                    })?;
                 log.push_str(&format!(
                     "handler {}.{f}({}{}) ({})\n",
                     sig.package,
