@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds examples/hello-go for WASI and runs `skybridge bench` (release build)
 # against it, in one run: the in-process floor and sync invoke over HTTP, the
-# Go pipeline, and the docker backend against `docker run --rm`.
+# SDKs against plain clients of their languages, the Go pipeline, and the
+# docker backend against `docker run --rm`.
 # Extra arguments go to `skybridge bench` (e.g. --requests 5000).
 source "$(dirname "$0")/lib.sh"
 require_cargo
@@ -30,6 +31,9 @@ cp -r examples/go-functions target/bench/go-functions
 git -C target/bench/go-functions init -q -b main
 git -C target/bench/go-functions add -A
 git -C target/bench/go-functions -c user.name=bench -c user.email=bench@localhost commit -q -m bench
-cargo build --release --bin skybridge
+# One release build of the workspace: the server and the SDKs' native parts.
+cargo build --release --workspace
+cp target/release/libskybridge_node.so "sdk-node/skybridge.$(node -p 'process.platform + "-" + process.arch').node"
+cp target/release/libskybridge_native.so sdk-ruby/lib/skybridge/skybridge_native.so
 SKYBRIDGE_LOG=warn target/release/skybridge bench --module target/bench/hello.wasm \
-  --go-repo "file://$ROOT/target/bench/go-functions" --docker-image "$BENCH_IMAGE" "$@"
+  --go-repo "file://$ROOT/target/bench/go-functions" --docker-image "$BENCH_IMAGE" --sdks "$ROOT" "$@"

@@ -54,6 +54,20 @@ install_schemathesis() {
   export SKYBRIDGE_SCHEMATHESIS="$ROOT/.tools/schemathesis/bin/st"
 }
 
+TYPESCRIPT_VERSION="${TYPESCRIPT_VERSION:-5.9.3}"
+
+# TypeScript (npm), which type-checks the Node SDK's published index.d.ts
+# against sdk-node/test/types.ts.
+install_typescript() {
+  local tsc=.tools/typescript/node_modules/.bin/tsc
+  if [ ! -x "$tsc" ] || ! "$tsc" --version | grep -qF "$TYPESCRIPT_VERSION"; then
+    log "installing typescript ${TYPESCRIPT_VERSION} (npm) into .tools/typescript"
+    mkdir -p .tools/typescript
+    npm install --silent --no-audit --no-fund --prefix .tools/typescript "typescript@${TYPESCRIPT_VERSION}" >/dev/null
+  fi
+  export SKYBRIDGE_TSC="$ROOT/$tsc"
+}
+
 # A real Docker Engine for the docker backend: Debian's docker.io, and dockerd
 # started in the background when nothing answers on /var/run/docker.sock.
 # Returns non-zero (with the reason on stderr) when the engine cannot run.

@@ -13,6 +13,7 @@ install_schemathesis
 apt_install chromium busybox-static ruby-dev libclang-dev git
 command -v chromium >/dev/null || { echo "chromium did not install" >&2; exit 1; }
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+install_typescript
 # No mocked Docker API anywhere: without an engine the docker tests must fail.
 start_docker || { echo "the Docker Engine is required for the docker backend tests" >&2; exit 1; }
 
@@ -24,6 +25,8 @@ step "generated SDK code is current (cargo xtask codegen --check)"
 cargo xtask codegen --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+step "cargo doc of the Rust SDK, warnings as errors"
+RUSTDOCFLAGS="-D warnings" cargo doc -q -p skybridge-client --no-deps
 step "go vet + go test (examples and fixtures)"
 for d in examples/hello-go examples/go-functions tests/fixtures/guest tests/fixtures/gofuncs \
          tests/fixtures/goasm tests/fixtures/gonet; do

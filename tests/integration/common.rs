@@ -334,13 +334,17 @@ pub fn error_code(body: &Value) -> &str {
     code
 }
 
-/// Copies a directory tree (files and folders; no links).
+/// Copies a directory tree; symbolic links are copied as links.
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let dest: PathBuf = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
+        let kind = entry.file_type().unwrap();
+        if kind.is_symlink() {
+            let target = std::fs::read_link(entry.path()).unwrap();
+            std::os::unix::fs::symlink(target, dest).unwrap();
+        } else if kind.is_dir() {
             copy_dir(&entry.path(), &dest);
         } else {
             std::fs::copy(entry.path(), dest).unwrap();

@@ -327,7 +327,7 @@ async fn calls_are_retried_across_a_server_restart() {
     // Without retries the same outage is a connection error (a new client:
     // one with a pooled connection may first see it close mid-request).
     drop(s);
-    let once = Client::builder(&c.base_url().to_string())
+    let once = Client::builder(c.base_url())
         .max_retries(0)
         .build()
         .unwrap();

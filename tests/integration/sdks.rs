@@ -95,6 +95,24 @@ async fn node_sdk_suite() {
     .unwrap();
 }
 
+/// `index.d.ts` type-checks a program that uses the SDK, and refuses misuse.
+#[test]
+fn node_types_check_with_tsc_strict() {
+    let tsc = std::env::var("SKYBRIDGE_TSC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join(".tools/typescript/node_modules/.bin/tsc"));
+    assert!(
+        tsc.exists(),
+        "TypeScript is not installed: scripts/test.sh puts it in .tools/typescript (or set SKYBRIDGE_TSC)"
+    );
+    run(
+        Command::new(tsc)
+            .args(["-p", "test/tsconfig.json"])
+            .current_dir(repo_root().join("sdk-node")),
+        "tsc --strict on sdk-node/test/types.ts",
+    );
+}
+
 #[tokio::test]
 async fn ruby_sdk_suite_with_rbs_checking_every_call() {
     ruby_extension();

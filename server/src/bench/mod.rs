@@ -8,6 +8,7 @@
 //! machine's cores, as they would under any local load generator.
 
 mod docker;
+mod sdk;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -51,6 +52,13 @@ pub struct BenchArgs {
     /// Measured invocations per docker row.
     #[arg(long, default_value_t = 30)]
     pub docker_requests: usize,
+    /// Also measure the SDKs against plain clients: the repository root (for
+    /// sdk-node/bench.js and sdk-ruby/bench.rb, whose native parts must be built).
+    #[arg(long)]
+    pub sdks: Option<PathBuf>,
+    /// Measured invocations per SDK row.
+    #[arg(long, default_value_t = 2000)]
+    pub sdk_requests: usize,
 }
 
 /// Latency summary of one row.
@@ -228,6 +236,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .await?;
         rows.push(summarize("HTTP sync invoke", c, lat, wall));
     }
+    let sdk_rows = match &args.sdks {
+        Some(root) => Some(sdk::run(root, &base, "bench", &input, args.sdk_requests).await?),
+        None => None,
+    };
     let go_rows = match go {
         Some(g) => Some(g.run(&client, &base).await?),
         None => None,
@@ -258,6 +270,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&scratch);
 
     print_table(&rows);
+    if let Some(s) = sdk_rows {
+        sdk::print(&s, args.sdk_requests);
+    }
     if let Some(g) = go_rows {
         g.print();
     }
