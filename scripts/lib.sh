@@ -51,7 +51,7 @@ SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"
 # in tests/integration/fuzz.rs.
 install_schemathesis() {
   install_pypi_tool schemathesis schemathesis "$SCHEMATHESIS_VERSION" st --version
-  export SKYBRIDGE_SCHEMATHESIS="$ROOT/.tools/schemathesis/bin/st"
+  export TEST_SCHEMATHESIS_BIN="$ROOT/.tools/schemathesis/bin/st"
 }
 
 TYPESCRIPT_VERSION="${TYPESCRIPT_VERSION:-5.9.3}"
@@ -65,7 +65,7 @@ install_typescript() {
     mkdir -p .tools/typescript
     npm install --silent --no-audit --no-fund --prefix .tools/typescript "typescript@${TYPESCRIPT_VERSION}" >/dev/null
   fi
-  export SKYBRIDGE_TSC="$ROOT/$tsc"
+  export TEST_TSC_BIN="$ROOT/$tsc"
 }
 
 # A real Docker Engine for the docker backend: Debian's docker.io, and dockerd

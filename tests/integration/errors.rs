@@ -205,7 +205,15 @@ async fn oversized_input_is_refused_before_running() {
 
 #[tokio::test]
 async fn unknown_configuration_is_an_error_naming_the_key() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skybridge"))
+    // Hermetic: whatever SKYBRIDGE_* the test runner's environment has set
+    // must not be what the error names.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_skybridge"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("SKYBRIDGE_") {
+            cmd.env_remove(key);
+        }
+    }
+    let out = cmd
         .arg("serve")
         .env("SKYBRIDGE_SERVER_LISTEN_PORT", "1")
         .output()

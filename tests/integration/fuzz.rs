@@ -15,16 +15,16 @@ use serde_json::json;
 
 use crate::common::*;
 
-/// The schemathesis CLI: `SKYBRIDGE_SCHEMATHESIS`, or the project's venv.
+/// The schemathesis CLI: `TEST_SCHEMATHESIS_BIN`, or the project's venv.
 fn schemathesis() -> PathBuf {
-    if let Ok(st) = std::env::var("SKYBRIDGE_SCHEMATHESIS") {
+    if let Ok(st) = std::env::var("TEST_SCHEMATHESIS_BIN") {
         return PathBuf::from(st);
     }
     let local = repo_root().join(".tools/schemathesis/bin/st");
     assert!(
         local.exists(),
         "schemathesis is not installed: scripts/test.sh puts it in .tools/schemathesis \
-         (or set SKYBRIDGE_SCHEMATHESIS to an `st` binary)"
+         (or set TEST_SCHEMATHESIS_BIN to an `st` binary)"
     );
     local
 }

@@ -98,12 +98,12 @@ async fn node_sdk_suite() {
 /// `index.d.ts` type-checks a program that uses the SDK, and refuses misuse.
 #[test]
 fn node_types_check_with_tsc_strict() {
-    let tsc = std::env::var("SKYBRIDGE_TSC")
+    let tsc = std::env::var("TEST_TSC_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|_| repo_root().join(".tools/typescript/node_modules/.bin/tsc"));
     assert!(
         tsc.exists(),
-        "TypeScript is not installed: scripts/test.sh puts it in .tools/typescript (or set SKYBRIDGE_TSC)"
+        "TypeScript is not installed: scripts/test.sh puts it in .tools/typescript (or set TEST_TSC_BIN)"
     );
     run(
         Command::new(tsc)
