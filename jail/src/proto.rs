@@ -121,7 +121,7 @@ impl InitConfig {
             return Err("empty configuration".into());
         }
         let mut fields: Vec<&[u8]> = bytes.split(|b| *b == 0).collect();
-        if fields.pop() != Some(&[][..]) || fields.len() % 2 != 0 {
+        if fields.pop() != Some(&[][..]) || !fields.len().is_multiple_of(2) {
             return Err("truncated configuration".into());
         }
         let mut c = InitConfig {

@@ -20,7 +20,29 @@ const BUSYBOX: &str = "/bin/busybox";
 struct Fixture {
     driver: Driver,
     instance: String,
+    /// A test simulated a crash: its driver counts a sandbox forever.
+    crashed: bool,
     _dir: tempfile::TempDir,
+}
+
+impl Drop for Fixture {
+    /// Every test leaves no cgroup behind: once its sandboxes are torn down
+    /// (on the runtime's other worker), the instance's parent goes too.
+    fn drop(&mut self) {
+        if self.crashed {
+            return;
+        }
+        for _ in 0..200 {
+            if self.driver.remove_cgroups() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!(
+            "sandboxes of {} were still alive 5 s after the test",
+            self.instance
+        );
+    }
 }
 
 fn fixture() -> Fixture {
@@ -38,6 +60,7 @@ fn fixture() -> Fixture {
     Fixture {
         driver,
         instance,
+        crashed: false,
         _dir: dir,
     }
 }
@@ -117,7 +140,7 @@ async fn assert_clean(f: &Fixture) {
     assert_eq!(leftover_cgroups(&f.instance), Vec::<PathBuf>::new());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn input_output_and_exit_code_travel_through_the_pipes() {
     let f = fixture();
     let r = run(
@@ -134,7 +157,7 @@ async fn input_output_and_exit_code_travel_through_the_pipes() {
     assert_clean(&f).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_function_sees_its_own_small_world() {
     let f = fixture();
     let r = run(
@@ -179,7 +202,7 @@ async fn the_function_sees_its_own_small_world() {
     assert_clean(&f).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_root_is_read_only_and_tmp_is_capped() {
     let f = fixture();
     let r = run(
@@ -204,7 +227,7 @@ async fn the_root_is_read_only_and_tmp_is_capped() {
     assert_clean(&f).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_time_limit_kills_the_whole_tree() {
     let f = fixture();
     let started = std::time::Instant::now();
@@ -221,7 +244,7 @@ async fn a_time_limit_kills_the_whole_tree() {
     assert_clean(&f).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_does_not_outlive_its_execution() {
     let f = fixture();
     let started = std::time::Instant::now();
@@ -242,7 +265,7 @@ async fn a_daemon_does_not_outlive_its_execution() {
     assert_clean(&f).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_and_process_limits_hold() {
     let f = fixture();
     // A child killed by the OOM killer: the function sees it and goes on.
@@ -265,7 +288,7 @@ async fn memory_and_process_limits_hold() {
     assert_clean(&f).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_sandbox_ends_as_killed() {
     let f = fixture();
     let jail = f.driver.spawn(sh("sleep 100")).await.unwrap();
@@ -281,7 +304,7 @@ async fn a_killed_sandbox_ends_as_killed() {
     assert_clean(&f).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_warm_sandbox_waits_for_its_input() {
     let f = fixture();
     let jail = f
@@ -298,7 +321,7 @@ async fn a_warm_sandbox_waits_for_its_input() {
     assert_clean(&f).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn set_up_failures_name_their_step() {
     let f = fixture();
     let mut spec = sh("true");
@@ -323,9 +346,10 @@ async fn set_up_failures_name_their_step() {
     assert_clean(&f).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_removes_what_a_dead_process_left() {
-    let f = fixture();
+    let mut f = fixture();
+    f.crashed = true;
     let jail = f.driver.spawn(sh("sleep 1000")).await.unwrap();
     let pid = jail.pid();
     // A crash: nothing of the jail's teardown runs.
@@ -349,11 +373,14 @@ async fn a_restart_removes_what_a_dead_process_left() {
     // was our child).
     let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     assert!(state.is_empty() || state.contains(") Z"), "{state}");
-    drop(again);
+    assert!(
+        again.remove_cgroups(),
+        "nothing is left in the instance's cgroups"
+    );
     let _ = Path::new(CGROUP_ROOT);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_from_the_pool_reaches_the_gateway_and_comes_back() {
     let f = fixture();
     let nl = Netlink::connect().unwrap();

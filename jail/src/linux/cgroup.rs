@@ -247,6 +247,18 @@ impl Cgroups {
         }
         names.len()
     }
+
+    /// Removes the parent cgroups once no sandbox is left in them (a server
+    /// shutting down, a test's instance); `false` when a sandbox still is.
+    pub fn remove_parent(&self) -> bool {
+        self.layout.hierarchies().iter().all(|h| {
+            let dir = h.join(&self.parent);
+            match std::fs::remove_dir(&dir) {
+                Ok(()) => true,
+                Err(e) => e.kind() == io::ErrorKind::NotFound,
+            }
+        })
+    }
 }
 
 fn annotate(e: io::Error, path: &Path) -> io::Error {

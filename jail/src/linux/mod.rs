@@ -243,6 +243,13 @@ impl Driver {
         }
     }
 
+    /// Removes this instance's parent cgroups once every sandbox is torn
+    /// down (at shutdown; a restart would create them again); `false` when
+    /// sandboxes remain.
+    pub fn remove_cgroups(&self) -> bool {
+        self.live() == 0 && self.cgroups.remove_parent()
+    }
+
     /// The netlink connection, opened on first use.
     pub async fn netlink(&self) -> Result<&Netlink, JailError> {
         self.netlink

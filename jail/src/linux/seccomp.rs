@@ -62,6 +62,9 @@ const CLONE_NAMESPACES: u64 = (libc::CLONE_NEWUSER
 
 /// `ioctl` requests refused: pushing bytes into the terminal's input
 /// (`TIOCSTI`, `TIOCLINUX`).
+// The request type is `c_ulong` on glibc and `c_int` on musl: the cast is
+// needed on one of them.
+#[allow(clippy::unnecessary_cast)]
 const DENIED_IOCTLS: [u64; 2] = [libc::TIOCSTI as u64, libc::TIOCLINUX as u64];
 
 fn err(e: impl std::fmt::Display) -> String {
