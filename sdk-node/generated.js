@@ -87,6 +87,15 @@ const toWire = {
 };
 
 const fromWire = {
+  ApiStatsReport(v) {
+    if (v == null || typeof v !== "object") return v;
+    const out = {};
+    if (v["routes"] !== undefined) out["routes"] = (v["routes"] == null ? v["routes"] : v["routes"].map((x) => fromWire.RouteStats(x)));
+    if (v["since"] !== undefined) out["since"] = v["since"];
+    if (v["total_requests"] !== undefined) out["totalRequests"] = v["total_requests"];
+    for (const k of Object.keys(v)) if (!["routes", "since", "total_requests"].includes(k)) out[k] = v[k];
+    return out;
+  },
   Deployment(v) {
     if (v == null || typeof v !== "object") return v;
     const out = {};
@@ -269,6 +278,40 @@ const fromWire = {
     for (const k of Object.keys(v)) if (!["cpus", "memory_mb", "timeout_ms"].includes(k)) out[k] = v[k];
     return out;
   },
+  RouteStats(v) {
+    if (v == null || typeof v !== "object") return v;
+    const out = {};
+    if (v["client_errors"] !== undefined) out["clientErrors"] = v["client_errors"];
+    if (v["count"] !== undefined) out["count"] = v["count"];
+    if (v["max_ms"] !== undefined) out["maxMs"] = v["max_ms"];
+    if (v["mean_ms"] !== undefined) out["meanMs"] = v["mean_ms"];
+    if (v["method"] !== undefined) out["method"] = v["method"];
+    if (v["route"] !== undefined) out["route"] = v["route"];
+    if (v["server_errors"] !== undefined) out["serverErrors"] = v["server_errors"];
+    if (v["total_ms"] !== undefined) out["totalMs"] = v["total_ms"];
+    for (const k of Object.keys(v)) if (!["client_errors", "count", "max_ms", "mean_ms", "method", "route", "server_errors", "total_ms"].includes(k)) out[k] = v[k];
+    return out;
+  },
+  SandboxInfo(v) {
+    if (v == null || typeof v !== "object") return v;
+    const out = {};
+    if (v["address"] !== undefined) out["address"] = v["address"];
+    if (v["backend"] !== undefined) out["backend"] = v["backend"];
+    if (v["execution_id"] !== undefined) out["executionId"] = v["execution_id"];
+    if (v["function"] !== undefined) out["function"] = v["function"];
+    if (v["id"] !== undefined) out["id"] = v["id"];
+    if (v["name"] !== undefined) out["name"] = v["name"];
+    if (v["started_at"] !== undefined) out["startedAt"] = v["started_at"];
+    for (const k of Object.keys(v)) if (!["address", "backend", "execution_id", "function", "id", "name", "started_at"].includes(k)) out[k] = v[k];
+    return out;
+  },
+  SandboxList(v) {
+    if (v == null || typeof v !== "object") return v;
+    const out = {};
+    if (v["items"] !== undefined) out["items"] = (v["items"] == null ? v["items"] : v["items"].map((x) => fromWire.SandboxInfo(x)));
+    for (const k of Object.keys(v)) if (!["items"].includes(k)) out[k] = v[k];
+    return out;
+  },
   SkyIslandRequest(v) {
     if (v == null || typeof v !== "object") return v;
     const out = {};
@@ -377,6 +420,16 @@ const methods = {
   },
 
   /**
+   * Request counts and times per route since the server started.
+   *
+   * `GET /api/v1/admin/api-stats` (`getApiStats`). Errors (401, 403, 500) are thrown as `SkybridgeError` subclasses.
+   */
+  async getApiStats(options = {}) {
+    const result = await this._call("getApiStats", { path: {  } }, "json", options);
+    return fromWire.ApiStatsReport(result);
+  },
+
+  /**
    * Get an execution.
    *
    * `GET /api/v1/executions/{id}` (`getExecution`). Errors (400, 404, 500) are thrown as `SkybridgeError` subclasses.
@@ -437,6 +490,16 @@ const methods = {
   },
 
   /**
+   * One running sandbox; its id is its execution's.
+   *
+   * `GET /api/v1/admin/jail/{id}` (`getSandbox`). Errors (400, 401, 403, 404, 500) are thrown as `SkybridgeError` subclasses.
+   */
+  async getSandbox(id, options = {}) {
+    const result = await this._call("getSandbox", { path: { "id": id } }, "json", options);
+    return fromWire.SandboxInfo(result);
+  },
+
+  /**
    * Invoke a function.
    *
    * The function's stdin receives the JSON text of `input` (also in env
@@ -450,6 +513,36 @@ const methods = {
   async invokeFunction(name, body, options = {}) {
     const result = await this._call("invokeFunction", { path: { "name": name }, body: toWire.InvokeRequest(body) }, "json", options);
     return fromWire.Execution(result);
+  },
+
+  /**
+   * Kills every running sandbox.
+   *
+   * `DELETE /api/v1/admin/jails` (`killAllSandboxes`). Errors (401, 403, 500) are thrown as `SkybridgeError` subclasses.
+   */
+  async killAllSandboxes(options = {}) {
+    const result = await this._call("killAllSandboxes", { path: {  } }, "json", options);
+    return fromWire.SandboxList(result);
+  },
+
+  /**
+   * Kills one sandbox: its execution ends `failed` with reason `killed`.
+   *
+   * `DELETE /api/v1/admin/jail/{id}` (`killSandbox`). Errors (400, 401, 403, 404, 500) are thrown as `SkybridgeError` subclasses.
+   */
+  async killSandbox(id, options = {}) {
+    const result = await this._call("killSandbox", { path: { "id": id } }, "json", options);
+    return fromWire.SandboxInfo(result);
+  },
+
+  /**
+   * The addresses of the jail backend's IPv4 pool (Sky Island's README path).
+   *
+   * `GET /api/v1/admin/ips` (`listAddresses`). Errors (400, 401, 403, 409, 500) are thrown as `SkybridgeError` subclasses.
+   */
+  async listAddresses(query = {}, options = {}) {
+    const result = await this._call("listAddresses", { path: {  }, query: { "state": query["state"] } }, "json", options);
+    return result;
   },
 
   /**
@@ -525,6 +618,27 @@ const methods = {
   },
 
   /**
+   * The same as `GET /api/v1/admin/ips`, at the path Sky Island's code served.
+   *
+   * `GET /api/v1/admin/network/ips` (`listNetworkAddresses`). Errors (400, 401, 403, 409, 500) are thrown as `SkybridgeError` subclasses.
+   */
+  async listNetworkAddresses(query = {}, options = {}) {
+    const result = await this._call("listNetworkAddresses", { path: {  }, query: { "state": query["state"] } }, "json", options);
+    return result;
+  },
+
+  /**
+   * Every sandbox running an execution, on every backend (jails, containers,
+   * wasm instances).
+   *
+   * `GET /api/v1/admin/jails` (`listSandboxes`). Errors (401, 403, 500) are thrown as `SkybridgeError` subclasses.
+   */
+  async listSandboxes(options = {}) {
+    const result = await this._call("listSandboxes", { path: {  } }, "json", options);
+    return fromWire.SandboxList(result);
+  },
+
+  /**
    * Run a Go function from a repository, Sky Island style.
    *
    * Builds on first use (and on `cache_bust`), then runs on the configured
@@ -537,6 +651,26 @@ const methods = {
    */
   async runSkyIsland(body, options = {}) {
     const result = await this._call("runSkyIsland", { path: {  }, body: toWire.SkyIslandRequest(body) }, "json", options);
+    return result;
+  },
+
+  /**
+   * Takes an address out of the pool or puts it back (Sky Island's README path).
+   *
+   * `PUT /api/v1/admin/ips` (`setAddressState`). Errors (400, 401, 403, 409, 415, 422, 500) are thrown as `SkybridgeError` subclasses.
+   */
+  async setAddressState(body, options = {}) {
+    const result = await this._call("setAddressState", { path: {  }, body: body }, "json", options);
+    return result;
+  },
+
+  /**
+   * The same as `PUT /api/v1/admin/ips`, at the path Sky Island's code served.
+   *
+   * `PUT /api/v1/admin/network/ip` (`setNetworkAddressState`). Errors (400, 401, 403, 409, 415, 422, 500) are thrown as `SkybridgeError` subclasses.
+   */
+  async setNetworkAddressState(body, options = {}) {
+    const result = await this._call("setNetworkAddressState", { path: {  }, body: body }, "json", options);
     return result;
   },
 

@@ -4,6 +4,65 @@
 // client with one method per operation, and the errors it throws.
 
 /**
+ * One address of the pool.
+ */
+export interface Address {
+  /**
+   * Who holds it while leased: an execution id, or `warm` for a warm sandbox.
+   */
+  holder?: string | null;
+  /**
+   * The address.
+   */
+  ip: string;
+  /**
+   * Taken out of the pool by an administrator (`PUT` with `unavailable`).
+   */
+  reserved: boolean;
+  /**
+   * Available or not.
+   */
+  state: AddressState;
+}
+
+/**
+ * Addresses of the pool.
+ */
+export interface AddressList {
+  /**
+   * The bridge the pool's addresses live on.
+   */
+  bridge: string;
+  /**
+   * The addresses, in order.
+   */
+  items: Address[];
+}
+
+/**
+ * Whether an address can be leased.
+ */
+export type AddressState = "available" | "unavailable";
+
+/**
+ * Request statistics since the server started.
+ */
+export interface ApiStatsReport {
+  /**
+   * Per route, most requested first.
+   */
+  routes: RouteStats[];
+  /**
+   * When counting began (the server's start).
+   */
+  since: string;
+  /**
+   * Requests answered, all routes.
+   */
+  totalRequests: number;
+}
+
+/**
  * Availability of one backend, as `/api/v1/health` reports it.
  */
 export interface BackendHealth {
@@ -342,7 +401,8 @@ export interface FunctionSpec {
   name: string;
   /**
    * Whether executions may use the network (docker: the default bridge;
-   * otherwise no network at all). wasm has no network and refuses `true`.
+   * jail: an address from `[jail.ip4]`'s pool on its bridge; otherwise no
+   * network at all). wasm has no network and refuses `true`.
    */
   network?: boolean;
   /**
@@ -350,9 +410,9 @@ export interface FunctionSpec {
    */
   source: SourceSpec;
   /**
-   * Containers kept started ahead of time for this function (docker, for
-   * sources that read stdin); `null`: the server's `docker.warm_pool_size`,
-   * 0: none.
+   * Sandboxes kept started ahead of time for this function (docker
+   * containers, jails; for sources that read stdin); `null`: the server's
+   * `docker.warm_pool_size` or `jail.warm_pool_size`, 0: none.
    */
   warmPoolSize?: number;
 }
@@ -502,6 +562,104 @@ export interface Liveness {
    * Always `ok` while the server answers.
    */
   status: string;
+}
+
+/**
+ * Request counts and times of one route.
+ */
+export interface RouteStats {
+  /**
+   * Of them, answered with a 4xx status.
+   */
+  clientErrors: number;
+  /**
+   * Requests answered.
+   */
+  count: number;
+  /**
+   * Longest time to the response, ms.
+   */
+  maxMs: number;
+  /**
+   * Mean time to the response, ms.
+   */
+  meanMs: number;
+  /**
+   * HTTP method.
+   */
+  method: string;
+  /**
+   * The route as declared (`/api/v1/functions/{name}`), or `unmatched`.
+   */
+  route: string;
+  /**
+   * Of them, answered with a 5xx status.
+   */
+  serverErrors: number;
+  /**
+   * Sum of the times, ms.
+   */
+  totalMs: number;
+}
+
+/**
+ * One running sandbox.
+ */
+export interface SandboxInfo {
+  /**
+   * Its IPv4 address, when it has a network with an address of its own.
+   */
+  address?: string | null;
+  /**
+   * Where it runs.
+   */
+  backend: BackendKind;
+  /**
+   * The execution it runs.
+   */
+  executionId: string;
+  /**
+   * The function.
+   */
+  function: string;
+  /**
+   * The sandbox's id in the admin API: its execution's id.
+   */
+  id: string;
+  /**
+   * The backend's own name for it (the jail, the container id); absent
+   * until the backend has one (a wasm instance has none).
+   */
+  name?: string | null;
+  /**
+   * When the execution started.
+   */
+  startedAt: string;
+}
+
+/**
+ * Running sandboxes.
+ */
+export interface SandboxList {
+  /**
+   * Every sandbox running an execution, oldest first.
+   */
+  items: SandboxInfo[];
+}
+
+/**
+ * `PUT` body: take an address out of the pool, or put it back.
+ */
+export interface SetAddress {
+  /**
+   * An address of the pool.
+   */
+  ip: string;
+  /**
+   * `unavailable` takes it out (an execution holding it keeps it until it
+   * ends); `available` puts it back (refused while an execution holds it).
+   */
+  state: AddressState;
 }
 
 /**
@@ -697,6 +855,14 @@ export interface DeployFunctionQuery {
   cacheBust?: boolean;
 }
 
+/** Query parameters of `Client.listAddresses`. */
+export interface ListAddressesQuery {
+  /**
+   * Only addresses in this state.
+   */
+  state?: AddressState;
+}
+
 /** Query parameters of `Client.listDeployments`. */
 export interface ListDeploymentsQuery {
   /**
@@ -735,6 +901,14 @@ export interface ListFunctionsQuery {
    * `next_cursor` of the previous page.
    */
   cursor?: string;
+}
+
+/** Query parameters of `Client.listNetworkAddresses`. */
+export interface ListNetworkAddressesQuery {
+  /**
+   * Only addresses in this state.
+   */
+  state?: AddressState;
 }
 
 /** Options of a `Client`. */
@@ -855,6 +1029,12 @@ export declare class Client {
    */
   deployFunction(name: string, query?: DeployFunctionQuery, options?: CallOptions): Promise<Deployment>;
   /**
+   * Request counts and times per route since the server started.
+   *
+   * `GET /api/v1/admin/api-stats` (`getApiStats`). Errors (401, 403, 500) are thrown as `SkybridgeError` subclasses.
+   */
+  getApiStats(options?: CallOptions): Promise<ApiStatsReport>;
+  /**
    * Get an execution.
    *
    * `GET /api/v1/executions/{id}` (`getExecution`). Errors (400, 404, 500) are thrown as `SkybridgeError` subclasses.
@@ -891,6 +1071,12 @@ export declare class Client {
    */
   getMetrics(options?: CallOptions): Promise<string>;
   /**
+   * One running sandbox; its id is its execution's.
+   *
+   * `GET /api/v1/admin/jail/{id}` (`getSandbox`). Errors (400, 401, 403, 404, 500) are thrown as `SkybridgeError` subclasses.
+   */
+  getSandbox(id: string, options?: CallOptions): Promise<SandboxInfo>;
+  /**
    * Invoke a function.
    *
    * The function's stdin receives the JSON text of `input` (also in env
@@ -902,6 +1088,24 @@ export declare class Client {
    * `POST /api/v1/functions/{name}/invoke` (`invokeFunction`). Errors (400, 404, 409, 413, 415, 422, 500, 503) are thrown as `SkybridgeError` subclasses.
    */
   invokeFunction(name: string, body: InvokeRequest, options?: CallOptions): Promise<Execution>;
+  /**
+   * Kills every running sandbox.
+   *
+   * `DELETE /api/v1/admin/jails` (`killAllSandboxes`). Errors (401, 403, 500) are thrown as `SkybridgeError` subclasses.
+   */
+  killAllSandboxes(options?: CallOptions): Promise<SandboxList>;
+  /**
+   * Kills one sandbox: its execution ends `failed` with reason `killed`.
+   *
+   * `DELETE /api/v1/admin/jail/{id}` (`killSandbox`). Errors (400, 401, 403, 404, 500) are thrown as `SkybridgeError` subclasses.
+   */
+  killSandbox(id: string, options?: CallOptions): Promise<SandboxInfo>;
+  /**
+   * The addresses of the jail backend's IPv4 pool (Sky Island's README path).
+   *
+   * `GET /api/v1/admin/ips` (`listAddresses`). Errors (400, 401, 403, 409, 500) are thrown as `SkybridgeError` subclasses.
+   */
+  listAddresses(query?: ListAddressesQuery, options?: CallOptions): Promise<AddressList>;
   /**
    * List a function's deployments, newest first.
    *
@@ -927,6 +1131,19 @@ export declare class Client {
   /** Every item of `listFunctions`, page after page. */
   listFunctionsAll(query?: ListFunctionsQuery, options?: CallOptions): AsyncIterableIterator<Function>;
   /**
+   * The same as `GET /api/v1/admin/ips`, at the path Sky Island's code served.
+   *
+   * `GET /api/v1/admin/network/ips` (`listNetworkAddresses`). Errors (400, 401, 403, 409, 500) are thrown as `SkybridgeError` subclasses.
+   */
+  listNetworkAddresses(query?: ListNetworkAddressesQuery, options?: CallOptions): Promise<AddressList>;
+  /**
+   * Every sandbox running an execution, on every backend (jails, containers,
+   * wasm instances).
+   *
+   * `GET /api/v1/admin/jails` (`listSandboxes`). Errors (401, 403, 500) are thrown as `SkybridgeError` subclasses.
+   */
+  listSandboxes(options?: CallOptions): Promise<SandboxList>;
+  /**
    * Run a Go function from a repository, Sky Island style.
    *
    * Builds on first use (and on `cache_bust`), then runs on the configured
@@ -938,6 +1155,18 @@ export declare class Client {
    * `POST /api/v1/function` (`runSkyIsland`). Errors (400, 413, 415, 422, 500, 503, 504) are thrown as `SkybridgeError` subclasses.
    */
   runSkyIsland(body: SkyIslandRequest, options?: CallOptions): Promise<SkyIslandResponse>;
+  /**
+   * Takes an address out of the pool or puts it back (Sky Island's README path).
+   *
+   * `PUT /api/v1/admin/ips` (`setAddressState`). Errors (400, 401, 403, 409, 415, 422, 500) are thrown as `SkybridgeError` subclasses.
+   */
+  setAddressState(body: SetAddress, options?: CallOptions): Promise<Address>;
+  /**
+   * The same as `PUT /api/v1/admin/ips`, at the path Sky Island's code served.
+   *
+   * `PUT /api/v1/admin/network/ip` (`setNetworkAddressState`). Errors (400, 401, 403, 409, 415, 422, 500) are thrown as `SkybridgeError` subclasses.
+   */
+  setNetworkAddressState(body: SetAddress, options?: CallOptions): Promise<Address>;
   /**
    * Replace a function's spec.
    *

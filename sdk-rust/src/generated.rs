@@ -8,6 +8,67 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Client, Result};
 
+/// One address of the pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Address {
+    /// Who holds it while leased: an execution id, or `warm` for a warm sandbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
+    /// The address.
+    pub ip: String,
+    /// Taken out of the pool by an administrator (`PUT` with `unavailable`).
+    pub reserved: bool,
+    /// Available or not.
+    pub state: AddressState,
+}
+
+/// Addresses of the pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddressList {
+    /// The bridge the pool's addresses live on.
+    pub bridge: String,
+    /// The addresses, in order.
+    pub items: Vec<Address>,
+}
+
+/// Whether an address can be leased.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AddressState {
+    /// `available`.
+    #[serde(rename = "available")]
+    Available,
+    /// `unavailable`.
+    #[serde(rename = "unavailable")]
+    Unavailable,
+}
+
+impl AddressState {
+    /// The value as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddressState::Available => "available",
+            AddressState::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl std::fmt::Display for AddressState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Request statistics since the server started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiStatsReport {
+    /// Per route, most requested first.
+    pub routes: Vec<RouteStats>,
+    /// When counting began (the server's start).
+    pub since: chrono::DateTime<chrono::Utc>,
+    /// Requests answered, all routes.
+    pub total_requests: u64,
+}
+
 /// Availability of one backend, as `/api/v1/health` reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackendHealth {
@@ -318,14 +379,15 @@ pub struct FunctionSpec {
     /// Unique name: 1-63 characters of `a-z`, `0-9`, `-`, `_`, starting with a letter or digit.
     pub name: String,
     /// Whether executions may use the network (docker: the default bridge;
-    /// otherwise no network at all). wasm has no network and refuses `true`.
+    /// jail: an address from `[jail.ip4]`'s pool on its bridge; otherwise no
+    /// network at all). wasm has no network and refuses `true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<bool>,
     /// The function's code.
     pub source: SourceSpec,
-    /// Containers kept started ahead of time for this function (docker, for
-    /// sources that read stdin); `null`: the server's `docker.warm_pool_size`,
-    /// 0: none.
+    /// Sandboxes kept started ahead of time for this function (docker
+    /// containers, jails; for sources that read stdin); `null`: the server's
+    /// `docker.warm_pool_size` or `jail.warm_pool_size`, 0: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warm_pool_size: Option<u32>,
 }
@@ -432,6 +494,66 @@ pub struct LimitsSpec {
 pub struct Liveness {
     /// Always `ok` while the server answers.
     pub status: String,
+}
+
+/// Request counts and times of one route.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteStats {
+    /// Of them, answered with a 4xx status.
+    pub client_errors: u64,
+    /// Requests answered.
+    pub count: u64,
+    /// Longest time to the response, ms.
+    pub max_ms: f64,
+    /// Mean time to the response, ms.
+    pub mean_ms: f64,
+    /// HTTP method.
+    pub method: String,
+    /// The route as declared (`/api/v1/functions/{name}`), or `unmatched`.
+    pub route: String,
+    /// Of them, answered with a 5xx status.
+    pub server_errors: u64,
+    /// Sum of the times, ms.
+    pub total_ms: f64,
+}
+
+/// One running sandbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SandboxInfo {
+    /// Its IPv4 address, when it has a network with an address of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Where it runs.
+    pub backend: BackendKind,
+    /// The execution it runs.
+    pub execution_id: uuid::Uuid,
+    /// The function.
+    pub function: String,
+    /// The sandbox's id in the admin API: its execution's id.
+    pub id: uuid::Uuid,
+    /// The backend's own name for it (the jail, the container id); absent
+    /// until the backend has one (a wasm instance has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// When the execution started.
+    pub started_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Running sandboxes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SandboxList {
+    /// Every sandbox running an execution, oldest first.
+    pub items: Vec<SandboxInfo>,
+}
+
+/// `PUT` body: take an address out of the pool, or put it back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetAddress {
+    /// An address of the pool.
+    pub ip: String,
+    /// `unavailable` takes it out (an execution holding it keeps it until it
+    /// ends); `available` puts it back (refused while an execution holds it).
+    pub state: AddressState,
 }
 
 /// Body of `POST /api/v1/function`, as Sky Island's clients send it. Fields
@@ -568,6 +690,13 @@ pub struct DeployFunctionQuery {
     pub cache_bust: Option<bool>,
 }
 
+/// Query parameters of [`Client::list_addresses`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListAddressesQuery {
+    /// Only addresses in this state.
+    pub state: Option<AddressState>,
+}
+
 /// Query parameters of [`Client::list_deployments`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ListDeploymentsQuery {
@@ -595,6 +724,13 @@ pub struct ListFunctionsQuery {
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+}
+
+/// Query parameters of [`Client::list_network_addresses`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListNetworkAddressesQuery {
+    /// Only addresses in this state.
+    pub state: Option<AddressState>,
 }
 
 /// Every operation of the API, as data: what [`Client::call_operation`]
@@ -636,6 +772,18 @@ pub mod operations {
         body: false,
         response: ResponseKind::Json,
         idempotent: false,
+    };
+
+    /// `GET /api/v1/admin/api-stats`: Request counts and times per route since the server started.
+    pub const GET_API_STATS: OperationSpec = OperationSpec {
+        id: "getApiStats",
+        method: Method::Get,
+        path: "/api/v1/admin/api-stats",
+        path_params: &[],
+        query_params: &[],
+        body: false,
+        response: ResponseKind::Json,
+        idempotent: true,
     };
 
     /// `GET /api/v1/executions/{id}`: Get an execution.
@@ -710,6 +858,18 @@ pub mod operations {
         idempotent: true,
     };
 
+    /// `GET /api/v1/admin/jail/{id}`: One running sandbox; its id is its execution's.
+    pub const GET_SANDBOX: OperationSpec = OperationSpec {
+        id: "getSandbox",
+        method: Method::Get,
+        path: "/api/v1/admin/jail/{id}",
+        path_params: &["id"],
+        query_params: &[],
+        body: false,
+        response: ResponseKind::Json,
+        idempotent: true,
+    };
+
     /// `POST /api/v1/functions/{name}/invoke`: Invoke a function.
     pub const INVOKE_FUNCTION: OperationSpec = OperationSpec {
         id: "invokeFunction",
@@ -720,6 +880,42 @@ pub mod operations {
         body: true,
         response: ResponseKind::Json,
         idempotent: false,
+    };
+
+    /// `DELETE /api/v1/admin/jails`: Kills every running sandbox.
+    pub const KILL_ALL_SANDBOXES: OperationSpec = OperationSpec {
+        id: "killAllSandboxes",
+        method: Method::Delete,
+        path: "/api/v1/admin/jails",
+        path_params: &[],
+        query_params: &[],
+        body: false,
+        response: ResponseKind::Json,
+        idempotent: true,
+    };
+
+    /// `DELETE /api/v1/admin/jail/{id}`: Kills one sandbox: its execution ends `failed` with reason `killed`.
+    pub const KILL_SANDBOX: OperationSpec = OperationSpec {
+        id: "killSandbox",
+        method: Method::Delete,
+        path: "/api/v1/admin/jail/{id}",
+        path_params: &["id"],
+        query_params: &[],
+        body: false,
+        response: ResponseKind::Json,
+        idempotent: true,
+    };
+
+    /// `GET /api/v1/admin/ips`: The addresses of the jail backend's IPv4 pool (Sky Island's README path).
+    pub const LIST_ADDRESSES: OperationSpec = OperationSpec {
+        id: "listAddresses",
+        method: Method::Get,
+        path: "/api/v1/admin/ips",
+        path_params: &[],
+        query_params: &["state"],
+        body: false,
+        response: ResponseKind::Json,
+        idempotent: true,
     };
 
     /// `GET /api/v1/functions/{name}/deployments`: List a function's deployments, newest first.
@@ -758,6 +954,30 @@ pub mod operations {
         idempotent: true,
     };
 
+    /// `GET /api/v1/admin/network/ips`: The same as `GET /api/v1/admin/ips`, at the path Sky Island's code served.
+    pub const LIST_NETWORK_ADDRESSES: OperationSpec = OperationSpec {
+        id: "listNetworkAddresses",
+        method: Method::Get,
+        path: "/api/v1/admin/network/ips",
+        path_params: &[],
+        query_params: &["state"],
+        body: false,
+        response: ResponseKind::Json,
+        idempotent: true,
+    };
+
+    /// `GET /api/v1/admin/jails`: Every sandbox running an execution, on every backend (jails, containers, wasm instances).
+    pub const LIST_SANDBOXES: OperationSpec = OperationSpec {
+        id: "listSandboxes",
+        method: Method::Get,
+        path: "/api/v1/admin/jails",
+        path_params: &[],
+        query_params: &[],
+        body: false,
+        response: ResponseKind::Json,
+        idempotent: true,
+    };
+
     /// `POST /api/v1/function`: Run a Go function from a repository, Sky Island style.
     pub const RUN_SKY_ISLAND: OperationSpec = OperationSpec {
         id: "runSkyIsland",
@@ -768,6 +988,30 @@ pub mod operations {
         body: true,
         response: ResponseKind::Json,
         idempotent: false,
+    };
+
+    /// `PUT /api/v1/admin/ips`: Takes an address out of the pool or puts it back (Sky Island's README path).
+    pub const SET_ADDRESS_STATE: OperationSpec = OperationSpec {
+        id: "setAddressState",
+        method: Method::Put,
+        path: "/api/v1/admin/ips",
+        path_params: &[],
+        query_params: &[],
+        body: true,
+        response: ResponseKind::Json,
+        idempotent: true,
+    };
+
+    /// `PUT /api/v1/admin/network/ip`: The same as `PUT /api/v1/admin/ips`, at the path Sky Island's code served.
+    pub const SET_NETWORK_ADDRESS_STATE: OperationSpec = OperationSpec {
+        id: "setNetworkAddressState",
+        method: Method::Put,
+        path: "/api/v1/admin/network/ip",
+        path_params: &[],
+        query_params: &[],
+        body: true,
+        response: ResponseKind::Json,
+        idempotent: true,
     };
 
     /// `PUT /api/v1/functions/{name}`: Replace a function's spec.
@@ -787,17 +1031,26 @@ pub mod operations {
         &CREATE_FUNCTION,
         &DELETE_FUNCTION,
         &DEPLOY_FUNCTION,
+        &GET_API_STATS,
         &GET_EXECUTION,
         &GET_EXECUTION_LOGS,
         &GET_FUNCTION,
         &GET_HEALTH,
         &GET_LIVENESS,
         &GET_METRICS,
+        &GET_SANDBOX,
         &INVOKE_FUNCTION,
+        &KILL_ALL_SANDBOXES,
+        &KILL_SANDBOX,
+        &LIST_ADDRESSES,
         &LIST_DEPLOYMENTS,
         &LIST_EXECUTIONS,
         &LIST_FUNCTIONS,
+        &LIST_NETWORK_ADDRESSES,
+        &LIST_SANDBOXES,
         &RUN_SKY_ISLAND,
+        &SET_ADDRESS_STATE,
+        &SET_NETWORK_ADDRESS_STATE,
         &UPDATE_FUNCTION,
     ];
 }
@@ -865,6 +1118,18 @@ impl Client {
                 params,
                 None,
             )
+            .await?;
+        response.json()
+    }
+
+    /// Request counts and times per route since the server started.
+    ///
+    /// `GET /api/v1/admin/api-stats` (`getApiStats`). Errors: 401, 403, 500, as [`Error::Api`](crate::Error::Api).
+    pub async fn get_api_stats(&self) -> Result<ApiStatsReport> {
+        #[allow(unused_mut)]
+        let mut params: Vec<(&'static str, String)> = Vec::new();
+        let response = self
+            .send(&operations::GET_API_STATS, &[], params, None)
             .await?;
         response.json()
     }
@@ -946,6 +1211,18 @@ impl Client {
         response.text()
     }
 
+    /// One running sandbox; its id is its execution's.
+    ///
+    /// `GET /api/v1/admin/jail/{id}` (`getSandbox`). Errors: 400, 401, 403, 404, 500, as [`Error::Api`](crate::Error::Api).
+    pub async fn get_sandbox(&self, id: uuid::Uuid) -> Result<SandboxInfo> {
+        #[allow(unused_mut)]
+        let mut params: Vec<(&'static str, String)> = Vec::new();
+        let response = self
+            .send(&operations::GET_SANDBOX, &[id.to_string()], params, None)
+            .await?;
+        response.json()
+    }
+
     /// Invoke a function.
     ///
     /// The function's stdin receives the JSON text of `input` (also in env
@@ -965,6 +1242,45 @@ impl Client {
                 params,
                 Some(crate::operation::to_json(body)?),
             )
+            .await?;
+        response.json()
+    }
+
+    /// Kills every running sandbox.
+    ///
+    /// `DELETE /api/v1/admin/jails` (`killAllSandboxes`). Errors: 401, 403, 500, as [`Error::Api`](crate::Error::Api).
+    pub async fn kill_all_sandboxes(&self) -> Result<SandboxList> {
+        #[allow(unused_mut)]
+        let mut params: Vec<(&'static str, String)> = Vec::new();
+        let response = self
+            .send(&operations::KILL_ALL_SANDBOXES, &[], params, None)
+            .await?;
+        response.json()
+    }
+
+    /// Kills one sandbox: its execution ends `failed` with reason `killed`.
+    ///
+    /// `DELETE /api/v1/admin/jail/{id}` (`killSandbox`). Errors: 400, 401, 403, 404, 500, as [`Error::Api`](crate::Error::Api).
+    pub async fn kill_sandbox(&self, id: uuid::Uuid) -> Result<SandboxInfo> {
+        #[allow(unused_mut)]
+        let mut params: Vec<(&'static str, String)> = Vec::new();
+        let response = self
+            .send(&operations::KILL_SANDBOX, &[id.to_string()], params, None)
+            .await?;
+        response.json()
+    }
+
+    /// The addresses of the jail backend's IPv4 pool (Sky Island's README path).
+    ///
+    /// `GET /api/v1/admin/ips` (`listAddresses`). Errors: 400, 401, 403, 409, 500, as [`Error::Api`](crate::Error::Api).
+    pub async fn list_addresses(&self, query: &ListAddressesQuery) -> Result<AddressList> {
+        #[allow(unused_mut)]
+        let mut params: Vec<(&'static str, String)> = Vec::new();
+        if let Some(v) = &query.state {
+            params.push(("state", v.as_str().to_string()));
+        }
+        let response = self
+            .send(&operations::LIST_ADDRESSES, &[], params, None)
             .await?;
         response.json()
     }
@@ -1094,6 +1410,37 @@ impl Client {
         )
     }
 
+    /// The same as `GET /api/v1/admin/ips`, at the path Sky Island's code served.
+    ///
+    /// `GET /api/v1/admin/network/ips` (`listNetworkAddresses`). Errors: 400, 401, 403, 409, 500, as [`Error::Api`](crate::Error::Api).
+    pub async fn list_network_addresses(
+        &self,
+        query: &ListNetworkAddressesQuery,
+    ) -> Result<AddressList> {
+        #[allow(unused_mut)]
+        let mut params: Vec<(&'static str, String)> = Vec::new();
+        if let Some(v) = &query.state {
+            params.push(("state", v.as_str().to_string()));
+        }
+        let response = self
+            .send(&operations::LIST_NETWORK_ADDRESSES, &[], params, None)
+            .await?;
+        response.json()
+    }
+
+    /// Every sandbox running an execution, on every backend (jails, containers,
+    /// wasm instances).
+    ///
+    /// `GET /api/v1/admin/jails` (`listSandboxes`). Errors: 401, 403, 500, as [`Error::Api`](crate::Error::Api).
+    pub async fn list_sandboxes(&self) -> Result<SandboxList> {
+        #[allow(unused_mut)]
+        let mut params: Vec<(&'static str, String)> = Vec::new();
+        let response = self
+            .send(&operations::LIST_SANDBOXES, &[], params, None)
+            .await?;
+        response.json()
+    }
+
     /// Run a Go function from a repository, Sky Island style.
     ///
     /// Builds on first use (and on `cache_bust`), then runs on the configured
@@ -1109,6 +1456,40 @@ impl Client {
         let response = self
             .send(
                 &operations::RUN_SKY_ISLAND,
+                &[],
+                params,
+                Some(crate::operation::to_json(body)?),
+            )
+            .await?;
+        response.json()
+    }
+
+    /// Takes an address out of the pool or puts it back (Sky Island's README path).
+    ///
+    /// `PUT /api/v1/admin/ips` (`setAddressState`). Errors: 400, 401, 403, 409, 415, 422, 500, as [`Error::Api`](crate::Error::Api).
+    pub async fn set_address_state(&self, body: &SetAddress) -> Result<Address> {
+        #[allow(unused_mut)]
+        let mut params: Vec<(&'static str, String)> = Vec::new();
+        let response = self
+            .send(
+                &operations::SET_ADDRESS_STATE,
+                &[],
+                params,
+                Some(crate::operation::to_json(body)?),
+            )
+            .await?;
+        response.json()
+    }
+
+    /// The same as `PUT /api/v1/admin/ips`, at the path Sky Island's code served.
+    ///
+    /// `PUT /api/v1/admin/network/ip` (`setNetworkAddressState`). Errors: 400, 401, 403, 409, 415, 422, 500, as [`Error::Api`](crate::Error::Api).
+    pub async fn set_network_address_state(&self, body: &SetAddress) -> Result<Address> {
+        #[allow(unused_mut)]
+        let mut params: Vec<(&'static str, String)> = Vec::new();
+        let response = self
+            .send(
+                &operations::SET_NETWORK_ADDRESS_STATE,
                 &[],
                 params,
                 Some(crate::operation::to_json(body)?),

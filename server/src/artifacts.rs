@@ -121,6 +121,28 @@ fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
     Ok((path, file))
 }
 
+/// The id of the server instance owning `data_dir`: made once, kept in the dir.
+pub fn instance_id(data_dir: &Path) -> std::io::Result<String> {
+    let path = data_dir.join("instance-id");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if is_instance_id(s.trim()) => return Ok(s.trim().to_string()),
+        Ok(_) => {
+            tracing::warn!(path = %path.display(), "instance-id is malformed; making a new one")
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let tmp = data_dir.join("instance-id.part");
+    std::fs::write(&tmp, &id)?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(id)
+}
+
+fn is_instance_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +165,15 @@ mod tests {
         let cache = ArtifactCache::open(dir.path()).unwrap();
         assert!(cache.read_source("sha256:../../etc/passwd").is_err());
         assert!(cache.artifact_rel_path("md5:abc", "cwasm").is_err());
+    }
+
+    #[test]
+    fn instance_id_is_kept_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = instance_id(dir.path()).unwrap();
+        assert!(is_instance_id(&a));
+        assert_eq!(instance_id(dir.path()).unwrap(), a);
+        std::fs::write(dir.path().join("instance-id"), "garbage").unwrap();
+        assert_ne!(instance_id(dir.path()).unwrap(), a);
     }
 }

@@ -62,6 +62,132 @@ pub struct Config {
     pub skyisland: SkyIslandConfig,
     /// The docker backend.
     pub docker: DockerConfig,
+    /// The jail backend.
+    pub jail: JailConfig,
+    /// The admin API.
+    pub admin: AdminConfig,
+}
+
+/// `[admin]`
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// The token the admin API (`/api/v1/admin/…`) requires; empty (the
+    /// default): the admin API answers 403 saying how to enable it.
+    pub api_token: String,
+    /// The header carrying the token (`Authorization: Bearer` works too).
+    pub token_header: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            api_token: String::new(),
+            token_header: "X-Sky-Island-Token".into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field(
+                "api_token",
+                &if self.api_token.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
+            .field("token_header", &self.token_header)
+            .finish()
+    }
+}
+
+/// `[jail]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JailConfig {
+    /// The `skybridge-jail-init` binary (pid 1 of every sandbox); empty: the
+    /// one next to the server's own executable.
+    pub init: PathBuf,
+    /// The user id functions run as.
+    pub uid: u32,
+    /// The group id functions run as.
+    pub gid: u32,
+    /// Most processes and threads in one sandbox.
+    pub pids_limit: u32,
+    /// Size of the writable tmpfs at `/tmp`, MiB (the rest is read-only); at
+    /// most half the function's memory limit, which its pages count against.
+    pub tmpfs_mb: u32,
+    /// Most open files per process (`RLIMIT_NOFILE`).
+    pub nofile: u32,
+    /// Sandbox set-up taking longer fails the execution, ms.
+    pub setup_timeout_ms: u64,
+    /// Warm sandboxes per function, for functions that do not set
+    /// `warm_pool_size`.
+    pub warm_pool_size: u32,
+    /// Highest `warm_pool_size` a function may ask for.
+    pub max_warm_pool_size: u32,
+    /// A function's warm sandboxes go after this long without an invocation, ms.
+    pub pool_idle_ttl_ms: u64,
+    /// The IPv4 pool of functions with a network.
+    pub ip4: JailIp4Config,
+}
+
+impl Default for JailConfig {
+    fn default() -> Self {
+        Self {
+            init: PathBuf::new(),
+            uid: 65534,
+            gid: 65534,
+            pids_limit: 128,
+            tmpfs_mb: 64,
+            nofile: 1024,
+            setup_timeout_ms: 10_000,
+            warm_pool_size: 2,
+            max_warm_pool_size: 16,
+            pool_idle_ttl_ms: 300_000,
+            ip4: JailIp4Config::default(),
+        }
+    }
+}
+
+/// `[jail.ip4]`: addresses for sandboxes with a network, on a host bridge.
+/// Environment overrides are `SKYBRIDGE_JAIL_IP4_<KEY>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JailIp4Config {
+    /// The host bridge; empty (the default): jails get no network, and
+    /// functions asking for one are refused.
+    pub bridge: String,
+    /// Create the bridge (with `gateway`/`prefix_len` on it) when it does not
+    /// exist, and remove it at shutdown.
+    pub create_bridge: bool,
+    /// The first address of the pool.
+    pub first: String,
+    /// How many consecutive addresses from `first` the pool holds.
+    pub count: u32,
+    /// The prefix length of the bridge's subnet.
+    pub prefix_len: u8,
+    /// The gateway (the bridge's own address), the sandboxes' default route.
+    pub gateway: String,
+    /// Name servers written to a sandbox's `/etc/resolv.conf`.
+    pub nameservers: Vec<String>,
+}
+
+impl Default for JailIp4Config {
+    fn default() -> Self {
+        Self {
+            bridge: String::new(),
+            create_bridge: true,
+            first: "10.213.0.10".into(),
+            count: 240,
+            prefix_len: 24,
+            gateway: "10.213.0.1".into(),
+            nameservers: Vec::new(),
+        }
+    }
 }
 
 /// `[docker]`
@@ -103,6 +229,35 @@ impl Default for DockerConfig {
             pool_idle_ttl_ms: 300_000,
             registries: Default::default(),
         }
+    }
+}
+
+impl JailIp4Config {
+    /// The pool this describes, and its name servers; the error names the key.
+    pub fn pool_config(
+        &self,
+    ) -> Result<(skybridge_jail::ip_pool::Ip4Config, Vec<std::net::Ipv4Addr>), String> {
+        let ip = |key: &str, v: &str| {
+            v.parse::<std::net::Ipv4Addr>()
+                .map_err(|_| format!("jail.ip4.{key} must be an IPv4 address, got `{v}`"))
+        };
+        if self.bridge.is_empty() || self.bridge.len() > 15 || self.bridge.contains(['/', ' ']) {
+            return Err("jail.ip4.bridge must be an interface name of 1 to 15 characters".into());
+        }
+        let cfg = skybridge_jail::ip_pool::Ip4Config {
+            bridge: self.bridge.clone(),
+            first: ip("first", &self.first)?,
+            count: self.count,
+            prefix_len: self.prefix_len,
+            gateway: ip("gateway", &self.gateway)?,
+        };
+        skybridge_jail::ip_pool::IpPool::new(cfg.clone()).map_err(|e| format!("jail.ip4: {e}"))?;
+        let nameservers = self
+            .nameservers
+            .iter()
+            .map(|n| ip("nameservers", n))
+            .collect::<Result<_, _>>()?;
+        Ok((cfg, nameservers))
     }
 }
 
@@ -358,6 +513,7 @@ impl Config {
         self.server.data_dir = abs(&self.server.data_dir);
         self.go.cache_dir = abs(&self.go.cache_dir);
         self.docker.socket = abs(&self.docker.socket);
+        self.jail.init = abs(&self.jail.init);
         if self.go.binary.contains('/') {
             self.go.binary = abs(Path::new(&self.go.binary))
                 .to_string_lossy()
@@ -384,6 +540,30 @@ impl Config {
         }
         if d.warm_pool_size > d.max_warm_pool_size {
             return bad("docker.warm_pool_size must be at most docker.max_warm_pool_size");
+        }
+        let j = &self.jail;
+        if j.pids_limit == 0
+            || j.tmpfs_mb == 0
+            || j.nofile < 16
+            || j.setup_timeout_ms == 0
+            || j.pool_idle_ttl_ms == 0
+        {
+            return bad("jail.pids_limit, tmpfs_mb, setup_timeout_ms and pool_idle_ttl_ms must be at least 1, jail.nofile at least 16");
+        }
+        if j.warm_pool_size > j.max_warm_pool_size {
+            return bad("jail.warm_pool_size must be at most jail.max_warm_pool_size");
+        }
+        if !self.jail.ip4.bridge.is_empty() {
+            self.jail.ip4.pool_config().map_err(ConfigError::Invalid)?;
+        }
+        if self.admin.token_header.is_empty()
+            || !self
+                .admin
+                .token_header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return bad("admin.token_header must be a header name (letters, digits and `-`)");
         }
         let e = &self.executions;
         if e.workers == 0 {
@@ -439,10 +619,60 @@ fn apply_env_override(root: &mut toml::Table, var: &str, value: &str) -> Result<
     };
     let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
     let defaults = toml::Value::try_from(Config::default()).expect("defaults serialize");
-    let known = defaults
+    let section_defaults = defaults
         .get(&section)
-        .and_then(|s| s.get(&key))
         .ok_or_else(|| ConfigError::UnknownEnv(var.to_string()))?;
+    // A key of a nested table: `SKYBRIDGE_JAIL_IP4_BRIDGE` is `[jail.ip4] bridge`.
+    if section_defaults.get(&key).is_none() {
+        if let Some((sub, rest)) = key.split_once('_') {
+            if let Some(sub_defaults) = section_defaults.get(sub).filter(|v| v.is_table()) {
+                let known = sub_defaults
+                    .get(rest)
+                    .ok_or_else(|| ConfigError::UnknownEnv(var.to_string()))?;
+                let parsed = parse_env_value(var, value, known)?;
+                let table = root
+                    .entry(section.clone())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                let sub_table = match table {
+                    toml::Value::Table(t) => t
+                        .entry(sub.to_string())
+                        .or_insert_with(|| toml::Value::Table(toml::Table::new())),
+                    _ => return Err(ConfigError::Invalid(format!("`{section}` must be a table"))),
+                };
+                return match sub_table {
+                    toml::Value::Table(t) => {
+                        t.insert(rest.to_string(), parsed);
+                        Ok(())
+                    }
+                    _ => Err(ConfigError::Invalid(format!(
+                        "`{section}.{sub}` must be a table"
+                    ))),
+                };
+            }
+        }
+    }
+    let known = section_defaults
+        .get(&key)
+        .ok_or_else(|| ConfigError::UnknownEnv(var.to_string()))?;
+    let parsed = parse_env_value(var, value, known)?;
+    let table = root
+        .entry(section.clone())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    match table {
+        toml::Value::Table(t) => {
+            t.insert(key, parsed);
+            Ok(())
+        }
+        _ => Err(ConfigError::Invalid(format!("`{section}` must be a table"))),
+    }
+}
+
+/// `value` of `var`, typed like the setting's default `known`.
+fn parse_env_value(
+    var: &str,
+    value: &str,
+    known: &toml::Value,
+) -> Result<toml::Value, ConfigError> {
     let parsed = match known {
         toml::Value::String(_) => toml::Value::String(value.to_string()),
         toml::Value::Integer(_) => {
@@ -464,6 +694,14 @@ fn apply_env_override(root: &mut toml::Table, var: &str, value: &str) -> Result<
                     ConfigError::Invalid(format!("{var}: expected true or false, got `{value}`"))
                 })?
         }
+        toml::Value::Array(_) => toml::Value::Array(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| toml::Value::String(v.to_string()))
+                .collect(),
+        ),
         other => {
             return Err(ConfigError::Invalid(format!(
                 "{var}: cannot be set from the environment ({} value)",
@@ -471,16 +709,7 @@ fn apply_env_override(root: &mut toml::Table, var: &str, value: &str) -> Result<
             )))
         }
     };
-    let table = root
-        .entry(section.clone())
-        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    match table {
-        toml::Value::Table(t) => {
-            t.insert(key, parsed);
-            Ok(())
-        }
-        _ => Err(ConfigError::Invalid(format!("`{section}` must be a table"))),
-    }
+    Ok(parsed)
 }
 
 #[cfg(test)]

@@ -241,7 +241,7 @@ pub struct Bounds {
     pub max_cpus: Option<f64>,
     /// `limits.max_env_vars`.
     pub max_env_vars: usize,
-    /// `docker.max_warm_pool_size`.
+    /// The larger of `docker.max_warm_pool_size` and `jail.max_warm_pool_size`.
     pub max_warm_pool_size: u32,
     /// The backends built into the server; `None` in the canonical document
     /// (every backend of the API).
@@ -259,7 +259,10 @@ impl Bounds {
             max_timeout_ms: config.limits.max_timeout_ms,
             max_cpus: Some(config.limits.max_cpus),
             max_env_vars: config.limits.max_env_vars,
-            max_warm_pool_size: config.docker.max_warm_pool_size,
+            max_warm_pool_size: config
+                .docker
+                .max_warm_pool_size
+                .max(config.jail.max_warm_pool_size),
             built_backends: None,
             skyisland_backend: Some(config.skyisland.default_backend),
         }

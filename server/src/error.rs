@@ -151,6 +151,27 @@ pub enum AppError {
         /// Why.
         reason: String,
     },
+    /// The backend's IP pool has no address left for a function with a network.
+    #[error("{0}")]
+    IpPoolExhausted(String),
+    /// An admin route without a token.
+    #[error("this admin route needs the admin token, in the {0} header or as `Authorization: Bearer <token>`")]
+    AdminTokenMissing(String),
+    /// An admin route with a token that is not the admin token.
+    #[error("the admin token is not valid")]
+    AdminTokenInvalid,
+    /// An admin route on a server with no admin token configured.
+    #[error("the admin API is disabled: set admin.api_token in the config file (or SKYBRIDGE_ADMIN_API_TOKEN) to enable it")]
+    AdminDisabled,
+    /// The admin API's IP routes on a server without an IPv4 pool.
+    #[error("no IPv4 pool is configured: set [jail.ip4] bridge (the jail backend's pool) to use these routes")]
+    IpPoolNotConfigured,
+    /// An address an execution holds cannot be made available.
+    #[error("{0}")]
+    IpInUse(String),
+    /// No running sandbox has this id.
+    #[error("no running sandbox {0}")]
+    SandboxNotFound(String),
     /// No route matches.
     #[error("no route for {0}")]
     RouteNotFound(String),
@@ -193,6 +214,13 @@ impl AppError {
             DeploymentFailed { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "deployment_failed"),
             UnsupportedBackend(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unsupported_backend"),
             BackendUnavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable"),
+            IpPoolExhausted(_) => (StatusCode::SERVICE_UNAVAILABLE, "ip_pool_exhausted"),
+            AdminTokenMissing(_) => (StatusCode::UNAUTHORIZED, "admin_token_required"),
+            AdminTokenInvalid => (StatusCode::FORBIDDEN, "admin_token_invalid"),
+            AdminDisabled => (StatusCode::FORBIDDEN, "admin_disabled"),
+            SandboxNotFound(_) => (StatusCode::NOT_FOUND, "sandbox_not_found"),
+            IpPoolNotConfigured => (StatusCode::CONFLICT, "ip_pool_not_configured"),
+            IpInUse(_) => (StatusCode::CONFLICT, "ip_in_use"),
             RouteNotFound(_) => (StatusCode::NOT_FOUND, "route_not_found"),
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Store(StoreError::Conflict(_)) => (StatusCode::CONFLICT, "conflict"),
@@ -207,6 +235,7 @@ impl AppError {
             | AppError::UnsupportedByBackend { field, .. }
             | AppError::InvalidCall { field, .. } => Some(field),
             AppError::InputTooLarge { .. } => Some("input"),
+            AppError::IpInUse(_) => Some("ip"),
             _ => None,
         }
     }
@@ -227,6 +256,7 @@ impl From<BackendError> for AppError {
                 AppError::BackendUnavailable { backend, reason }
             }
             BackendError::NotBuilt(kind) => AppError::UnsupportedBackend(kind),
+            BackendError::AddressesExhausted(m) => AppError::IpPoolExhausted(m),
             other => AppError::Internal(anyhow::Error::new(other)),
         }
     }

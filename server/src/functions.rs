@@ -64,7 +64,9 @@ pub struct ValidSpec {
 }
 
 /// Checks a submitted spec against the published contract and the configured
-/// limits; pure, no I/O. `max_warm_pool_size` is `docker.max_warm_pool_size`.
+/// limits; pure, no I/O. `max_warm_pool_size` is the larger of
+/// `docker.max_warm_pool_size` and `jail.max_warm_pool_size` (each backend
+/// checks its own).
 pub fn validate_spec(
     spec: &FunctionSpec,
     cfg: &LimitsConfig,
@@ -110,7 +112,7 @@ pub fn validate_spec(
         return Err(AppError::validation(
             "warm_pool_size",
             format!(
-                "must be at most {max_warm_pool_size} (the server's docker.max_warm_pool_size)"
+                "must be at most {max_warm_pool_size} (the server's docker./jail.max_warm_pool_size)"
             ),
         ));
     }
@@ -234,7 +236,10 @@ impl FunctionService {
             cache,
             go,
             limits: config.limits.clone(),
-            max_warm_pool_size: config.docker.max_warm_pool_size,
+            max_warm_pool_size: config
+                .docker
+                .max_warm_pool_size
+                .max(config.jail.max_warm_pool_size),
             metrics,
             live: RwLock::default(),
             lifecycle: tokio::sync::Mutex::new(()),

@@ -19,5 +19,6 @@ pub mod functions;
 pub mod gobuild;
 pub mod metrics;
 pub mod model;
+pub mod sandboxes;
 pub mod server;
 pub mod store;

@@ -303,12 +303,13 @@ pub struct FunctionSpec {
     #[serde(default)]
     pub limits: LimitsSpec,
     /// Whether executions may use the network (docker: the default bridge;
-    /// otherwise no network at all). wasm has no network and refuses `true`.
+    /// jail: an address from `[jail.ip4]`'s pool on its bridge; otherwise no
+    /// network at all). wasm has no network and refuses `true`.
     #[serde(default)]
     pub network: bool,
-    /// Containers kept started ahead of time for this function (docker, for
-    /// sources that read stdin); `null`: the server's `docker.warm_pool_size`,
-    /// 0: none.
+    /// Sandboxes kept started ahead of time for this function (docker
+    /// containers, jails; for sources that read stdin); `null`: the server's
+    /// `docker.warm_pool_size` or `jail.warm_pool_size`, 0: none.
     #[serde(default, deserialize_with = "json_integer")]
     pub warm_pool_size: Option<u32>,
 }

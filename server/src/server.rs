@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use crate::api::{app, AppState};
 use crate::artifacts::ArtifactCache;
 use crate::backend::docker::DockerBackend;
+use crate::backend::jail::JailBackend;
 use crate::backend::wasm::WasmBackend;
 use crate::backend::Backends;
 use crate::config::Config;
@@ -46,7 +47,11 @@ pub async fn assemble(mut config: Config) -> anyhow::Result<(AppState, Execution
             .context("preparing the docker backend")?,
     );
     docker.connect_in_background();
-    let backends = Backends::new(vec![Arc::new(wasm), docker]);
+    let jail = JailBackend::start(&config.jail, cache.clone(), metrics.clone())
+        .await
+        .context("preparing the jail backend")?;
+    let ip_pool = jail.ip_pool();
+    let backends = Backends::new(vec![Arc::new(wasm), docker, Arc::new(jail)]);
     let go = Arc::new(
         GoBuilder::new(&config.go, data_dir, std::env::var("SKYBRIDGE_GO").ok())
             .context("preparing the Go build pipeline")?,
@@ -60,12 +65,14 @@ pub async fn assemble(mut config: Config) -> anyhow::Result<(AppState, Execution
         &config,
         metrics.clone(),
     ));
+    let sandboxes = Arc::new(crate::sandboxes::Sandboxes::default());
     let (executions, tasks) = Executions::start(
         store,
         functions.clone(),
         config.executions.clone(),
         &config.limits,
         metrics.clone(),
+        sandboxes.clone(),
     )
     .await
     .context("starting the execution engine")?;
@@ -75,6 +82,9 @@ pub async fn assemble(mut config: Config) -> anyhow::Result<(AppState, Execution
         executions,
         backends,
         metrics,
+        sandboxes,
+        ip_pool,
+        api_stats: Default::default(),
     };
     Ok((state, tasks))
 }

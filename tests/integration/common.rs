@@ -89,6 +89,9 @@ pub struct TestServer {
     /// The data dir (kept across restarts).
     pub data_dir: Arc<tempfile::TempDir>,
     instance_file: PathBuf,
+    /// Whether dropping this removes the instance's containers and cgroups
+    /// (not when a restarted server on the same data dir took over).
+    cleanup: bool,
     env: Vec<(String, String)>,
     /// HTTP client.
     pub http: reqwest::Client,
@@ -148,6 +151,7 @@ impl TestServer {
             base,
             data_dir,
             instance_file,
+            cleanup: true,
             env,
             http: reqwest::Client::new(),
         }
@@ -177,6 +181,7 @@ impl TestServer {
     /// stopped cleanly first (SIGTERM); call [`TestServer::kill`] before to crash it.
     pub fn restart(&mut self) {
         self.terminate();
+        self.cleanup = false;
         *self = Self::spawn(self.data_dir.clone(), self.env.clone());
     }
 
@@ -281,9 +286,46 @@ impl TestServer {
     }
 }
 
+/// Removes the jail cgroups of `instance` (the server is gone, so the
+/// processes in them die with their init; wait for that).
+pub fn remove_jail_cgroups(instance: &str) {
+    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    let mut parents: Vec<PathBuf> = hierarchies
+        .flatten()
+        .map(|h| h.path().join(format!("skybridge-{instance}")))
+        .filter(|p| p.is_dir())
+        .collect();
+    if PathBuf::from(format!("/sys/fs/cgroup/skybridge-{instance}")).is_dir() {
+        parents.push(PathBuf::from(format!(
+            "/sys/fs/cgroup/skybridge-{instance}"
+        )));
+    }
+    for parent in parents {
+        for _ in 0..100 {
+            if let Ok(children) = std::fs::read_dir(&parent) {
+                for c in children.flatten().filter(|c| c.path().is_dir()) {
+                    let _ = std::fs::remove_dir(c.path());
+                }
+            }
+            if std::fs::remove_dir(&parent).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.kill();
+        if !self.cleanup {
+            return;
+        }
+        if let Ok(instance) = std::fs::read_to_string(&self.instance_file) {
+            remove_jail_cgroups(instance.trim());
+        }
         // A killed server leaves its containers for its next start to reap, and
         // this data dir has no next start: remove them here.
         if let Ok(instance) = std::fs::read_to_string(&self.instance_file) {

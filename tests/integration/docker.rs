@@ -88,13 +88,13 @@ async fn assert_gone(label: &str, value: &str) {
 }
 
 /// Waits until `n` warm containers of `function` are ready in its pool.
-async fn wait_warm(s: &TestServer, function: &str, n: usize) {
+pub async fn wait_warm(s: &TestServer, function: &str, n: usize) {
     let series = format!(r#"skybridge_warm_pool_ready{{function="{function}"}}"#);
     let deadline = Instant::now() + Duration::from_secs(30);
     while s.metric(&series).await < n as f64 {
         assert!(
             Instant::now() < deadline,
-            "{function}: {n} warm containers not ready in time"
+            "{function}: {n} warm sandboxes not ready in time"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -131,7 +131,7 @@ fn image_fn(name: &str, script: &str, extra: Value) -> Value {
     spec
 }
 
-async fn create_and_deploy(s: &TestServer, spec: Value) -> Value {
+pub async fn create_and_deploy(s: &TestServer, spec: Value) -> Value {
     let (st, body) = s.post("/api/v1/functions", &spec).await;
     assert_eq!(st, 201, "create: {body}");
     let name = spec["name"].as_str().unwrap();

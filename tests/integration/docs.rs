@@ -45,14 +45,11 @@ async fn served_spec_is_the_committed_one_with_this_servers_bounds_and_lists_eve
             .keys()
             .collect::<Vec<_>>()
     );
-    // … with the bounds of this server: its CPU count, the backends it has,
-    // and Sky Island's `ip4` closed because its calls run on wasm.
+    // … with the bounds of this server: its CPU count, the backends it has
+    // (all three), and Sky Island's `ip4` closed because its calls run on wasm.
     let config = skybridge::config::Config::load(None, Vec::<(String, String)>::new()).unwrap();
     let bounds = skybridge::contract::Bounds {
-        built_backends: Some(vec![
-            skybridge::model::BackendKind::Wasm,
-            skybridge::model::BackendKind::Docker,
-        ]),
+        built_backends: Some(skybridge::model::BackendKind::ALL.to_vec()),
         ..skybridge::contract::Bounds::of(&config)
     };
     assert_eq!(served_json, skybridge::api::openapi::document(&bounds));
@@ -63,7 +60,7 @@ async fn served_spec_is_the_committed_one_with_this_servers_bounds_and_lists_eve
     );
     assert_eq!(
         served_json["components"]["schemas"]["FunctionSpec"]["properties"]["backend"]["enum"],
-        serde_json::json!(["wasm", "docker"])
+        serde_json::json!(["wasm", "docker", "jail"])
     );
     assert_eq!(
         served_json["components"]["schemas"]["SkyIslandRequest"]["properties"]["ip4"]["enum"],
@@ -89,6 +86,13 @@ async fn served_spec_is_the_committed_one_with_this_servers_bounds_and_lists_eve
         "execution_timed_out",
         "bad_request",
         "internal",
+        "ip_pool_exhausted",
+        "ip_pool_not_configured",
+        "ip_in_use",
+        "sandbox_not_found",
+        "admin_token_required",
+        "admin_token_invalid",
+        "admin_disabled",
     ] {
         assert!(
             served.contains(code),

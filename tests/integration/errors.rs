@@ -50,11 +50,14 @@ async fn each_error_has_its_status_and_stable_code() {
         (st, error_code(&b), b["error"]["field"].as_str()),
         (422, "validation_failed", Some("limits.timeout_ms"))
     );
-    // 422 unsupported_backend
+    // 422 unsupported_by_backend: jail runs Go sources, not WASI modules
     let mut jail = spec("d");
     jail["backend"] = json!("jail");
     let (st, b) = s.post("/api/v1/functions", &jail).await;
-    assert_eq!((st, error_code(&b)), (422, "unsupported_backend"));
+    assert_eq!(
+        (st, error_code(&b), b["error"]["field"].as_str()),
+        (422, "unsupported_by_backend", Some("source.type"))
+    );
     // 413 payload_too_large
     let big = json!({"name": "big", "backend": "wasm", "source": {"type": "wasm", "module": "A".repeat(300_000)}});
     let (st, b) = s.post("/api/v1/functions", &big).await;

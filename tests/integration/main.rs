@@ -7,6 +7,7 @@ mod docs;
 mod errors;
 mod fuzz;
 mod gofunctions;
+mod jail;
 mod lifecycle;
 mod newcomer;
 mod restart;

@@ -179,7 +179,14 @@ fn operations_table(out: &mut String, spec: &Spec) {
             "    /// `{} {}`: {}\n    pub const {}: OperationSpec = OperationSpec {{\n        id: \"{}\",\n        method: Method::{},\n        path: \"{}\",\n        path_params: &[{}],\n        query_params: &[{}],\n        body: {},\n        response: ResponseKind::{response},\n        idempotent: {},\n    }};\n",
             op.method,
             op.path,
-            op.summary.trim_end_matches('.').to_string() + ".",
+            // A summary may wrap: this doc line must not.
+            op.summary
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .trim_end_matches('.')
+                .to_string()
+                + ".",
             const_name(op),
             op.id,
             pascal(&op.method.to_lowercase()),

@@ -2,6 +2,42 @@
 # frozen_string_literal: true
 
 module Skybridge
+  # One address of the pool.
+  class Address < Model
+    FIELDS = { "holder" => nil, "ip" => nil, "reserved" => nil, "state" => nil }.freeze
+    # Who holds it while leased: an execution id, or `warm` for a warm sandbox.
+    def holder; @values["holder"]; end
+    # The address.
+    def ip; @values["ip"]; end
+    # Taken out of the pool by an administrator (`PUT` with `unavailable`).
+    def reserved; @values["reserved"]; end
+    # Available or not.
+    def state; @values["state"]; end
+  end
+
+  # Addresses of the pool.
+  class AddressList < Model
+    FIELDS = { "bridge" => nil, "items" => ["Address"] }.freeze
+    # The bridge the pool's addresses live on.
+    def bridge; @values["bridge"]; end
+    # The addresses, in order.
+    def items; @values["items"]; end
+  end
+
+  # Whether an address can be leased.
+  ADDRESS_STATE = ["available", "unavailable"].freeze
+
+  # Request statistics since the server started.
+  class ApiStatsReport < Model
+    FIELDS = { "routes" => ["RouteStats"], "since" => nil, "total_requests" => nil }.freeze
+    # Per route, most requested first.
+    def routes; @values["routes"]; end
+    # When counting began (the server's start).
+    def since; @values["since"]; end
+    # Requests answered, all routes.
+    def total_requests; @values["total_requests"]; end
+  end
+
   # Availability of one backend, as `/api/v1/health` reports it.
   class BackendHealth < Model
     FIELDS = { "available" => nil, "backend" => nil, "details" => nil, "reason" => nil }.freeze
@@ -197,13 +233,14 @@ module Skybridge
     # Unique name: 1-63 characters of `a-z`, `0-9`, `-`, `_`, starting with a letter or digit.
     def name; @values["name"]; end
     # Whether executions may use the network (docker: the default bridge;
-    # otherwise no network at all). wasm has no network and refuses `true`.
+    # jail: an address from `[jail.ip4]`'s pool on its bridge; otherwise no
+    # network at all). wasm has no network and refuses `true`.
     def network; @values["network"]; end
     # The function's code.
     def source; @values["source"]; end
-    # Containers kept started ahead of time for this function (docker, for
-    # sources that read stdin); `null`: the server's `docker.warm_pool_size`,
-    # 0: none.
+    # Sandboxes kept started ahead of time for this function (docker
+    # containers, jails; for sources that read stdin); `null`: the server's
+    # `docker.warm_pool_size` or `jail.warm_pool_size`, 0: none.
     def warm_pool_size; @values["warm_pool_size"]; end
   end
 
@@ -295,6 +332,64 @@ module Skybridge
     FIELDS = { "status" => nil }.freeze
     # Always `ok` while the server answers.
     def status; @values["status"]; end
+  end
+
+  # Request counts and times of one route.
+  class RouteStats < Model
+    FIELDS = { "client_errors" => nil, "count" => nil, "max_ms" => nil, "mean_ms" => nil, "method" => nil, "route" => nil, "server_errors" => nil, "total_ms" => nil }.freeze
+    # Of them, answered with a 4xx status.
+    def client_errors; @values["client_errors"]; end
+    # Requests answered.
+    def count; @values["count"]; end
+    # Longest time to the response, ms.
+    def max_ms; @values["max_ms"]; end
+    # Mean time to the response, ms.
+    def mean_ms; @values["mean_ms"]; end
+    # HTTP method.
+    def method; @values["method"]; end
+    # The route as declared (`/api/v1/functions/{name}`), or `unmatched`.
+    def route; @values["route"]; end
+    # Of them, answered with a 5xx status.
+    def server_errors; @values["server_errors"]; end
+    # Sum of the times, ms.
+    def total_ms; @values["total_ms"]; end
+  end
+
+  # One running sandbox.
+  class SandboxInfo < Model
+    FIELDS = { "address" => nil, "backend" => nil, "execution_id" => nil, "function" => nil, "id" => nil, "name" => nil, "started_at" => nil }.freeze
+    # Its IPv4 address, when it has a network with an address of its own.
+    def address; @values["address"]; end
+    # Where it runs.
+    def backend; @values["backend"]; end
+    # The execution it runs.
+    def execution_id; @values["execution_id"]; end
+    # The function.
+    def function; @values["function"]; end
+    # The sandbox's id in the admin API: its execution's id.
+    def id; @values["id"]; end
+    # The backend's own name for it (the jail, the container id); absent
+    # until the backend has one (a wasm instance has none).
+    def name; @values["name"]; end
+    # When the execution started.
+    def started_at; @values["started_at"]; end
+  end
+
+  # Running sandboxes.
+  class SandboxList < Model
+    FIELDS = { "items" => ["SandboxInfo"] }.freeze
+    # Every sandbox running an execution, oldest first.
+    def items; @values["items"]; end
+  end
+
+  # `PUT` body: take an address out of the pool, or put it back.
+  class SetAddress < Model
+    FIELDS = { "ip" => nil, "state" => nil }.freeze
+    # An address of the pool.
+    def ip; @values["ip"]; end
+    # `unavailable` takes it out (an execution holding it keeps it until it
+    # ends); `available` puts it back (refused while an execution holds it).
+    def state; @values["state"]; end
   end
 
   # Body of `POST /api/v1/function`, as Sky Island's clients send it. Fields
@@ -479,6 +574,14 @@ module Skybridge
       Deployment.from_h(result)
     end
 
+    # Request counts and times per route since the server started.
+    #
+    # `GET /api/v1/admin/api-stats` (`getApiStats`). Errors (401, 403, 500) raise Skybridge::Error subclasses.
+    def get_api_stats(timeout: nil)
+      result = call_operation("getApiStats", { "path" => {  } }, :json, timeout)
+      ApiStatsReport.from_h(result)
+    end
+
     # Get an execution.
     #
     # `GET /api/v1/executions/{id}` (`getExecution`). Errors (400, 404, 500) raise Skybridge::Error subclasses.
@@ -527,6 +630,14 @@ module Skybridge
       result
     end
 
+    # One running sandbox; its id is its execution's.
+    #
+    # `GET /api/v1/admin/jail/{id}` (`getSandbox`). Errors (400, 401, 403, 404, 500) raise Skybridge::Error subclasses.
+    def get_sandbox(id, timeout: nil)
+      result = call_operation("getSandbox", { "path" => { "id" => id } }, :json, timeout)
+      SandboxInfo.from_h(result)
+    end
+
     # Invoke a function.
     #
     # The function's stdin receives the JSON text of `input` (also in env
@@ -539,6 +650,30 @@ module Skybridge
     def invoke_function(name, async: nil, callback_url: nil, input: nil, timeout: nil)
       result = call_operation("invokeFunction", { "path" => { "name" => name }, "body" => wire({ "async" => async, "callback_url" => callback_url, "input" => input }) }, :json, timeout)
       Execution.from_h(result)
+    end
+
+    # Kills every running sandbox.
+    #
+    # `DELETE /api/v1/admin/jails` (`killAllSandboxes`). Errors (401, 403, 500) raise Skybridge::Error subclasses.
+    def kill_all_sandboxes(timeout: nil)
+      result = call_operation("killAllSandboxes", { "path" => {  } }, :json, timeout)
+      SandboxList.from_h(result)
+    end
+
+    # Kills one sandbox: its execution ends `failed` with reason `killed`.
+    #
+    # `DELETE /api/v1/admin/jail/{id}` (`killSandbox`). Errors (400, 401, 403, 404, 500) raise Skybridge::Error subclasses.
+    def kill_sandbox(id, timeout: nil)
+      result = call_operation("killSandbox", { "path" => { "id" => id } }, :json, timeout)
+      SandboxInfo.from_h(result)
+    end
+
+    # The addresses of the jail backend's IPv4 pool (Sky Island's README path).
+    #
+    # `GET /api/v1/admin/ips` (`listAddresses`). Errors (400, 401, 403, 409, 500) raise Skybridge::Error subclasses.
+    def list_addresses(state: nil, timeout: nil)
+      result = call_operation("listAddresses", { "path" => {  }, "query" => { "state" => state } }, :json, timeout)
+      AddressList.from_h(result)
     end
 
     # List a function's deployments, newest first.
@@ -604,6 +739,23 @@ module Skybridge
       nil
     end
 
+    # The same as `GET /api/v1/admin/ips`, at the path Sky Island's code served.
+    #
+    # `GET /api/v1/admin/network/ips` (`listNetworkAddresses`). Errors (400, 401, 403, 409, 500) raise Skybridge::Error subclasses.
+    def list_network_addresses(state: nil, timeout: nil)
+      result = call_operation("listNetworkAddresses", { "path" => {  }, "query" => { "state" => state } }, :json, timeout)
+      AddressList.from_h(result)
+    end
+
+    # Every sandbox running an execution, on every backend (jails, containers,
+    # wasm instances).
+    #
+    # `GET /api/v1/admin/jails` (`listSandboxes`). Errors (401, 403, 500) raise Skybridge::Error subclasses.
+    def list_sandboxes(timeout: nil)
+      result = call_operation("listSandboxes", { "path" => {  } }, :json, timeout)
+      SandboxList.from_h(result)
+    end
+
     # Run a Go function from a repository, Sky Island style.
     #
     # Builds on first use (and on `cache_bust`), then runs on the configured
@@ -616,6 +768,22 @@ module Skybridge
     def run_sky_island(call:, url:, cache_bust: nil, ip4: nil, version: nil, timeout: nil)
       result = call_operation("runSkyIsland", { "path" => {  }, "body" => wire({ "call" => call, "url" => url, "cache_bust" => cache_bust, "ip4" => ip4, "version" => version }) }, :json, timeout)
       SkyIslandResponse.from_h(result)
+    end
+
+    # Takes an address out of the pool or puts it back (Sky Island's README path).
+    #
+    # `PUT /api/v1/admin/ips` (`setAddressState`). Errors (400, 401, 403, 409, 415, 422, 500) raise Skybridge::Error subclasses.
+    def set_address_state(ip:, state:, timeout: nil)
+      result = call_operation("setAddressState", { "path" => {  }, "body" => wire({ "ip" => ip, "state" => state }) }, :json, timeout)
+      Address.from_h(result)
+    end
+
+    # The same as `PUT /api/v1/admin/ips`, at the path Sky Island's code served.
+    #
+    # `PUT /api/v1/admin/network/ip` (`setNetworkAddressState`). Errors (400, 401, 403, 409, 415, 422, 500) raise Skybridge::Error subclasses.
+    def set_network_address_state(ip:, state:, timeout: nil)
+      result = call_operation("setNetworkAddressState", { "path" => {  }, "body" => wire({ "ip" => ip, "state" => state }) }, :json, timeout)
+      Address.from_h(result)
     end
 
     # Replace a function's spec.

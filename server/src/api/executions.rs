@@ -39,7 +39,7 @@ use crate::store::ExecutionQuery;
         (status = 413, description = "`payload_too_large`: the body is over `server.max_body_bytes`, or `input` over `limits.max_input_bytes` (`field`: `input`)", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
         (status = 422, description = "`invalid_body`; `validation_failed` for a `callback_url` outside the pattern", body = ErrorBody),
-        (status = 503, description = "`backend_unavailable`", body = ErrorBody),
+        (status = 503, description = "`backend_unavailable`; `ip_pool_exhausted` (a function with a network on jail, and no address left in the pool)", body = ErrorBody),
     ))]
 pub async fn invoke(
     State(s): State<AppState>,

@@ -4,6 +4,7 @@
 //! [`Executions`]) and serialize. The utoipa annotations on them, with the
 //! contract [`openapi`] adds, are the source of `openapi/openapi.json`.
 
+pub mod admin;
 pub mod dto;
 pub mod executions;
 pub mod extract;
@@ -19,7 +20,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, Uri};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -47,6 +48,12 @@ pub struct AppState {
     pub backends: Backends,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+    /// Sandboxes running executions, for the admin API.
+    pub sandboxes: Arc<crate::sandboxes::Sandboxes>,
+    /// The jail backend's IPv4 pool, when one is configured.
+    pub ip_pool: Option<Arc<skybridge_jail::ip_pool::IpPool>>,
+    /// Request counts and times per route, for the admin API.
+    pub api_stats: Arc<admin::ApiStats>,
 }
 
 /// Runs `work` as its own task and waits for it. Dropping the request (a client
@@ -96,6 +103,24 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/executions/{id}", get(executions::get))
         .route("/api/v1/executions/{id}/logs", get(executions::logs))
         .route("/api/v1/function", post(skyisland::run))
+        .route("/api/v1/admin/api-stats", get(admin::api_stats))
+        .route(
+            "/api/v1/admin/jails",
+            get(admin::list_sandboxes).delete(admin::kill_all_sandboxes),
+        )
+        .route(
+            "/api/v1/admin/jail/{id}",
+            get(admin::get_sandbox).delete(admin::kill_sandbox),
+        )
+        .route(
+            "/api/v1/admin/ips",
+            get(admin::list_addresses).put(admin::set_address),
+        )
+        .route(
+            "/api/v1/admin/network/ips",
+            get(admin::list_network_addresses),
+        )
+        .route("/api/v1/admin/network/ip", put(admin::set_network_address))
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .fallback(|uri: Uri| async move { AppError::RouteNotFound(uri.path().to_string()) })
         .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
@@ -139,5 +164,8 @@ async fn track_metrics(State(state): State<AppState>, req: Request, next: Next) 
     m.http_duration
         .with_label_values(&[method.as_str(), route.as_str()])
         .observe(started.elapsed().as_secs_f64());
+    state
+        .api_stats
+        .record(&method, &route, resp.status().as_u16(), started.elapsed());
     resp
 }

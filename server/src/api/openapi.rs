@@ -12,7 +12,7 @@
 use serde_json::{json, Map, Value};
 use utoipa::OpenApi;
 
-use super::{executions, functions, skyisland, system};
+use super::{admin, executions, functions, skyisland, system};
 use crate::backend::{constraints, Constraints};
 use crate::contract::{self, Bounds};
 use crate::model::BackendKind;
@@ -33,6 +33,9 @@ use crate::model::BackendKind;
         functions::deploy, functions::deployments,
         executions::invoke, executions::get, executions::logs, executions::list,
         skyisland::run,
+        admin::api_stats, admin::list_sandboxes, admin::get_sandbox, admin::kill_sandbox,
+        admin::kill_all_sandboxes, admin::list_addresses, admin::set_address,
+        admin::list_network_addresses, admin::set_network_address,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     tags(
@@ -40,9 +43,29 @@ use crate::model::BackendKind;
         (name = "executions", description = "Invoke functions and read executions"),
         (name = "skyisland", description = "Sky Island compatible: run a Go call from a repository"),
         (name = "system", description = "Health and metrics"),
-    )
+        (name = "admin", description = "Sky Island's admin API (needs the admin token): request statistics, running sandboxes, the IPv4 pool"),
+    ),
+    modifiers(&AdminSecurity)
 )]
 pub struct ApiDoc;
+
+/// Declares the admin token scheme the admin operations require.
+struct AdminSecurity;
+
+impl utoipa::Modify for AdminSecurity {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            admin::SECURITY_SCHEME,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Sky-Island-Token",
+                "The admin token (`admin.api_token`), in the `admin.token_header` header \
+                 (default `X-Sky-Island-Token`) or as `Authorization: Bearer <token>`",
+            ))),
+        );
+    }
+}
 
 /// The document a server enforcing `bounds` serves. It stays JSON: the
 /// contract uses JSON Schema 2020-12 keywords (`propertyNames`, `prefixItems`)
@@ -240,7 +263,7 @@ fn apply_contract(doc: &mut Value, b: &Bounds) {
                     "cursor" if path.ends_with("/executions") || path.ends_with("/deployments") => {
                         merge(schema, json!({"format": "uuid"}))
                     }
-                    "cursor" | "id" | "status" | "cache_bust" => {}
+                    "cursor" | "id" | "status" | "cache_bust" | "state" => {}
                     other => panic!("no contract for parameter `{other}` of {method} {path}"),
                 }
             }

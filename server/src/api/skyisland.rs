@@ -96,7 +96,7 @@ fn function_name(
         (status = 413, description = "`payload_too_large`", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: a body that is declared as something other than JSON or text", body = ErrorBody),
         (status = 422, description = "`invalid_call` (Go's parser does not read the call as one call), `deployment_failed` (with the compiler's message), `execution_failed`, `unsupported_by_backend` (`ip4` on a backend without a network)", body = ErrorBody),
-        (status = 503, description = "`backend_unavailable` (no Go toolchain, no Docker Engine, …)", body = ErrorBody),
+        (status = 503, description = "`backend_unavailable` (no Go toolchain, no Docker Engine, …); `ip_pool_exhausted` (`ip4` on jail, and no address left)", body = ErrorBody),
         (status = 504, description = "`execution_timed_out`", body = ErrorBody),
     ))]
 pub async fn run(

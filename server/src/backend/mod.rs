@@ -7,7 +7,9 @@
 //! new module here and one line in [`Backends::new`], nothing else.
 
 pub mod docker;
+pub mod jail;
 pub mod output;
+pub mod pool;
 pub mod wasm;
 
 use std::collections::{BTreeMap, HashMap};
@@ -55,6 +57,10 @@ pub enum BackendError {
     /// An execution engine refused a request (the Docker Engine's own message).
     #[error("{0}")]
     Engine(String),
+    /// The backend has no network address left to give (its IP pool is
+    /// exhausted); the message names the pool.
+    #[error("{0}")]
+    AddressesExhausted(String),
     /// Local I/O failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
@@ -101,6 +107,9 @@ pub struct RunRequest {
     pub limits: Limits,
     /// Cap for each of stdout and stderr.
     pub max_output_bytes: usize,
+    /// The kill switch (the admin API's), and where the backend reports its
+    /// sandbox's name and address.
+    pub control: crate::sandboxes::RunControl,
 }
 
 /// How a run ended.
@@ -178,6 +187,20 @@ pub fn prints(f: &Function) -> bool {
     )
 }
 
+/// Whether a Go source's binary reads its input from stdin: handlers and
+/// literal calls do; a call compiled as written does not.
+pub fn go_reads_stdin(f: &Function) -> bool {
+    match &f.source {
+        SourceInfo::Go {
+            handler: Some(_), ..
+        } => true,
+        SourceInfo::Go {
+            call: Some(call), ..
+        } => crate::gobuild::shim::parse_literal_call(call).is_some(),
+        _ => false,
+    }
+}
+
 /// "exited with code N", plus the last line the program wrote to stderr, which is
 /// where runtimes put the reason (a Go panic, an error returned by a handler).
 pub fn exit_message(code: i32, stderr: &[u8]) -> String {
@@ -247,13 +270,7 @@ pub fn constraints(kind: BackendKind) -> Constraints {
     match kind {
         BackendKind::Wasm => wasm::CONSTRAINTS,
         BackendKind::Docker => docker::CONSTRAINTS,
-        // The jail backend is not built yet; what it will run.
-        BackendKind::Jail => Constraints {
-            sources: &[SourceKind::Go],
-            network: true,
-            warm_pool: true,
-            min_memory_mb: 1,
-        },
+        BackendKind::Jail => jail::CONSTRAINTS,
     }
 }
 
@@ -421,7 +438,7 @@ impl Backends {
 
 #[cfg(test)]
 mod tests {
-    use super::exit_message;
+    use super::*;
 
     #[test]
     fn exit_message_quotes_the_last_stderr_line() {
@@ -433,5 +450,37 @@ mod tests {
         let long = "é".repeat(400);
         let m = exit_message(2, long.as_bytes());
         assert!(m.ends_with('…') && m.len() < 340, "{m}");
+    }
+
+    #[test]
+    fn only_stdin_reading_go_binaries_are_poolable() {
+        let go = |handler: Option<&str>, call: Option<&str>| SourceInfo::Go {
+            repo: "file:///r".into(),
+            git_ref: None,
+            package: None,
+            handler: handler.map(str::to_string),
+            call: call.map(str::to_string),
+        };
+        let mut f = Function {
+            name: "f".into(),
+            backend: BackendKind::Docker,
+            source: go(Some("Hello"), None),
+            env: Default::default(),
+            limits: crate::model::Limits {
+                memory_mb: 64,
+                timeout_ms: 1000,
+                cpus: 1.0,
+            },
+            network: false,
+            warm_pool_size: None,
+            version: 1,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        };
+        assert!(go_reads_stdin(&f), "handlers read their arguments");
+        f.source = go(None, Some("Encode(1.5, 2)"));
+        assert!(go_reads_stdin(&f), "literal calls run the handler binary");
+        f.source = go(None, Some("Encode(Pi, 2)"));
+        assert!(!go_reads_stdin(&f), "compiled calls ignore stdin");
     }
 }

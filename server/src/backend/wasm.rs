@@ -364,12 +364,17 @@ async fn run_instance(
     store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
 
     let started = Instant::now();
-    let result = tokio::time::timeout(timeout, async {
+    let control = req.control.clone();
+    let run = tokio::time::timeout(timeout, async {
         let instance = pre.instantiate_async(&mut store).await?;
         let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
         start.call_async(&mut store, ()).await
-    })
-    .await;
+    });
+    // The guest yields at every epoch tick, so a kill stops it within one.
+    let result = tokio::select! {
+        r = run => r,
+        () = control.killed() => return crate::executions::killed(started.elapsed()),
+    };
     let duration = started.elapsed();
     let memory_denied = store.data().memory.denied;
     drop(store);

@@ -55,26 +55,7 @@ pub async fn run(
     for (name, pool) in [(&cold_fn, 0), (&warm_fn, 1)] {
         let spec = json!({"name": name, "backend": "docker", "warm_pool_size": pool,
             "source": subject.source});
-        let r = client
-            .post(format!("{base}/api/v1/functions"))
-            .json(&spec)
-            .send()
-            .await?;
-        ensure!(
-            r.status().is_success(),
-            "create {name}: {}",
-            r.text().await?
-        );
-        let r = client
-            .post(format!("{base}/api/v1/functions/{name}/deploy"))
-            .send()
-            .await?;
-        ensure!(
-            r.status().is_success(),
-            "deploy {name}: {}",
-            r.text().await?
-        );
-        let d: Value = r.json().await?;
+        let d = create_and_deploy(client, base, &spec).await?;
         digest = d["artifact_digest"]
             .as_str()
             .unwrap_or_default()
@@ -110,11 +91,13 @@ pub async fn run(
     }
     let docker_run = summarize("`docker run --rm` (CLI)", 1, lat, started.elapsed());
     eprintln!("{}: cold invokes, {n} times...", subject.label);
-    let cold = measure(client, base, &cold_fn, &subject.input, n, false).await?;
+    let cold = measure(client, base, &cold_fn, &subject.input, n, None).await?;
     eprintln!("{}: warm invokes, {n} times...", subject.label);
     let hits = format!(r#"skybridge_warm_pool_total{{function="{warm_fn}",result="hit"}}"#);
     let before = metric(client, base, &hits).await?;
-    let warm = measure(client, base, &warm_fn, &subject.input, n, true).await?;
+    // A refill is a container create + start: a few hundred ms.
+    let pace = Some(Duration::from_millis(600));
+    let warm = measure(client, base, &warm_fn, &subject.input, n, pace).await?;
     let after = metric(client, base, &hits).await?;
     // Two warm-up invocations precede the measured ones.
     ensure!(
@@ -152,23 +135,51 @@ async fn docker_run(argv: &[String], stdin: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `n` sequential invokes (after two warm-ups); `paced` waits for the pool to
-/// refill before each.
-async fn measure(
+/// Creates and deploys the function `spec`; the deployment.
+pub(super) async fn create_and_deploy(
+    client: &reqwest::Client,
+    base: &str,
+    spec: &Value,
+) -> anyhow::Result<Value> {
+    let name = spec["name"].as_str().unwrap_or_default();
+    let r = client
+        .post(format!("{base}/api/v1/functions"))
+        .json(spec)
+        .send()
+        .await?;
+    ensure!(
+        r.status().is_success(),
+        "create {name}: {}",
+        r.text().await?
+    );
+    let r = client
+        .post(format!("{base}/api/v1/functions/{name}/deploy"))
+        .send()
+        .await?;
+    ensure!(
+        r.status().is_success(),
+        "deploy {name}: {}",
+        r.text().await?
+    );
+    Ok(r.json().await?)
+}
+
+/// `n` sequential invokes (after two warm-ups); `paced` waits that long
+/// before each, for the pool to refill.
+pub(super) async fn measure(
     client: &reqwest::Client,
     base: &str,
     name: &str,
     input: &Value,
     n: usize,
-    paced: bool,
+    paced: Option<Duration>,
 ) -> anyhow::Result<Row> {
     let url = format!("{base}/api/v1/functions/{name}/invoke");
     let mut lat = Vec::new();
     let started = Instant::now();
     for i in 0..n + 2 {
-        if paced {
-            // A refill is a container create + start: a few hundred ms.
-            tokio::time::sleep(Duration::from_millis(600)).await;
+        if let Some(pace) = paced {
+            tokio::time::sleep(pace).await;
         }
         let t = Instant::now();
         let r = client
@@ -186,7 +197,7 @@ async fn measure(
             lat.push(took);
         }
     }
-    let label = if paced {
+    let label = if paced.is_some() {
         "backend warm invoke (HTTP, pooled)"
     } else {
         "backend cold invoke (HTTP)"
@@ -194,7 +205,11 @@ async fn measure(
     Ok(summarize(label, 1, lat, started.elapsed()))
 }
 
-async fn metric(client: &reqwest::Client, base: &str, series: &str) -> anyhow::Result<f64> {
+pub(super) async fn metric(
+    client: &reqwest::Client,
+    base: &str,
+    series: &str,
+) -> anyhow::Result<f64> {
     let text = client
         .get(format!("{base}/metrics"))
         .send()

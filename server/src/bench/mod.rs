@@ -8,6 +8,7 @@
 //! machine's cores, as they would under any local load generator.
 
 mod docker;
+mod jail;
 mod sdk;
 
 use std::path::PathBuf;
@@ -56,6 +57,10 @@ pub struct BenchArgs {
     /// sdk-node/bench.js and sdk-ruby/bench.rb, whose native parts must be built).
     #[arg(long)]
     pub sdks: Option<PathBuf>,
+    /// Measured invocations per jail row (with --go-repo, when the jail
+    /// backend runs here).
+    #[arg(long, default_value_t = 300)]
+    pub jail_requests: usize,
     /// Measured invocations per SDK row.
     #[arg(long, default_value_t = 2000)]
     pub sdk_requests: usize,
@@ -94,10 +99,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", args.module.display()))?;
     let input: Value = serde_json::from_str(&args.input).context("--input is not JSON")?;
     let scratch = tempfile_dir()?;
+    let data_dir = scratch.join("data");
     let mut config = {
         let mut c = Config::default();
         c.server.listen = "127.0.0.1:0".parse()?;
-        c.server.data_dir = scratch.join("data");
+        c.server.data_dir = data_dir.clone();
         c
     };
     let go = match &args.go_repo {
@@ -118,6 +124,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let stdin = serde_json::to_vec(&input)?;
     let request = RunRequest {
         execution_id: uuid::Uuid::now_v7(),
+        control: Default::default(),
         function: "bench".into(),
         stdin: stdin.clone(),
         env: vec![(
@@ -244,6 +251,29 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(g) => Some(g.run(&client, &base).await?),
         None => None,
     };
+    let mut jail_rows = None;
+    if let Some(repo) = &args.go_repo {
+        match jail::unavailable(&client, &base).await? {
+            Some(reason) => {
+                eprintln!("jail rows skipped: the jail backend is unavailable: {reason}")
+            }
+            None => {
+                let input = json!([48.8584, 2.2945]);
+                jail_rows = Some(
+                    jail::run(
+                        &client,
+                        &base,
+                        &data_dir,
+                        repo,
+                        &args.go_handler,
+                        &input,
+                        args.jail_requests,
+                    )
+                    .await?,
+                );
+            }
+        }
+    }
     let mut docker_rows = Vec::new();
     if let Some(image) = &args.docker_image {
         let mut subjects = vec![docker::Subject {
@@ -275,6 +305,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if let Some(g) = go_rows {
         g.print();
+    }
+    if let Some(j) = jail_rows {
+        j.print();
     }
     for d in docker_rows {
         d.print();
@@ -480,6 +513,7 @@ impl GoBench {
         let stdin = serde_json::to_vec(&args)?;
         let request = RunRequest {
             execution_id: uuid::Uuid::now_v7(),
+            control: Default::default(),
             function: "floor".into(),
             stdin,
             env: vec![(crate::gobuild::shim::OUTPUT_ENV.into(), "print".into())],

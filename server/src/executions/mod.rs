@@ -22,6 +22,7 @@ use crate::error::{AppError, AppResult};
 use crate::functions::{FunctionService, LiveDeployment};
 use crate::metrics::Metrics;
 use crate::model::{ExecutionLogs, ExecutionRecord, ExecutionStatus, SourceInfo};
+use crate::sandboxes::Sandboxes;
 use crate::store::{ExecutionQuery, Store};
 use callback::CallbackSender;
 use writer::ExecutionWriter;
@@ -34,6 +35,7 @@ pub struct Executions {
     queue: mpsc::UnboundedSender<Uuid>,
     callbacks: CallbackSender,
     metrics: Arc<Metrics>,
+    sandboxes: Arc<Sandboxes>,
     cfg: ExecutionsConfig,
     max_input_bytes: usize,
     /// Worker slots; closed at shutdown so no new queued work starts.
@@ -62,6 +64,7 @@ impl Executions {
         cfg: ExecutionsConfig,
         limits: &LimitsConfig,
         metrics: Arc<Metrics>,
+        sandboxes: Arc<Sandboxes>,
     ) -> anyhow::Result<(Arc<Self>, ExecutionTasks)> {
         let now = crate::model::now();
         let interrupted = store.fail_interrupted_executions(now).await?;
@@ -85,6 +88,7 @@ impl Executions {
             queue,
             callbacks: CallbackSender::new(&cfg, metrics.clone()),
             metrics,
+            sandboxes,
             cfg: cfg.clone(),
             max_input_bytes: limits.max_input_bytes,
             slots: Arc::new(Semaphore::new(cfg.workers)),
@@ -106,6 +110,16 @@ impl Executions {
     /// runs after the next start. Running work finishes.
     pub fn shutdown(&self) {
         self.slots.close();
+    }
+
+    fn runner(&self) -> Runner {
+        Runner {
+            writer: self.writer.clone(),
+            metrics: self.metrics.clone(),
+            callbacks: self.callbacks.clone(),
+            sandboxes: self.sandboxes.clone(),
+            max_output_bytes: self.cfg.max_output_bytes,
+        }
     }
 
     fn enqueue(&self, id: Uuid) {
@@ -168,10 +182,7 @@ impl Executions {
         let run = tokio::spawn(tracing::Instrument::in_current_span(run(
             live,
             rec,
-            self.writer.clone(),
-            self.metrics.clone(),
-            self.callbacks.clone(),
-            self.cfg.max_output_bytes,
+            self.runner(),
             mode,
         )));
         let (rec, unavailable) = run
@@ -264,16 +275,7 @@ impl Executions {
         rec.deployment_id = live.record.deployment.id;
         rec.status = ExecutionStatus::Running;
         self.writer.write(rec.clone()).await;
-        run(
-            live,
-            rec,
-            self.writer.clone(),
-            self.metrics.clone(),
-            self.callbacks.clone(),
-            self.cfg.max_output_bytes,
-            OutputMode::Json,
-        )
-        .await;
+        run(live, rec, self.runner(), OutputMode::Json).await;
     }
 }
 
@@ -302,15 +304,22 @@ fn stdin_for(source: &SourceInfo, input: &Value) -> Vec<u8> {
     serde_json::to_vec(input).expect("JSON values serialize")
 }
 
-/// Runs one execution on its live deployment and records the outcome. Returns the
-/// final record and, when the backend was unavailable, that error for sync callers.
-async fn run(
-    live: Arc<LiveDeployment>,
-    mut rec: ExecutionRecord,
+/// What a run needs besides its deployment and record.
+struct Runner {
     writer: ExecutionWriter,
     metrics: Arc<Metrics>,
     callbacks: CallbackSender,
+    sandboxes: Arc<Sandboxes>,
     max_output_bytes: usize,
+}
+
+/// Runs one execution on its live deployment and records the outcome. Returns
+/// the final record and, when the backend could not run it (unavailable, no
+/// address left), that error for sync callers.
+async fn run(
+    live: Arc<LiveDeployment>,
+    mut rec: ExecutionRecord,
+    ctx: Runner,
     mode: OutputMode,
 ) -> (ExecutionRecord, Option<BackendError>) {
     let snapshot = &live.record.snapshot;
@@ -321,16 +330,27 @@ async fn run(
         String::from_utf8_lossy(&stdin).into_owned(),
     ));
     env.push((crate::backend::ENV_EXECUTION_ID.into(), rec.id.to_string()));
+    let registration = ctx.sandboxes.register(rec.id, &rec.function, rec.backend);
+    let control = registration.control.clone();
     let req = RunRequest {
         execution_id: rec.id,
         function: rec.function.clone(),
         stdin,
         env,
         limits: snapshot.limits,
-        max_output_bytes,
+        max_output_bytes: ctx.max_output_bytes,
+        control: control.clone(),
     };
-    let mut unavailable = None;
-    match live.runnable.run(req).await {
+    let started = std::time::Instant::now();
+    // Backends stop on the kill themselves; this also covers one still setting
+    // its sandbox up (dropping the future releases what it holds).
+    let result = tokio::select! {
+        r = live.runnable.run(req) => r,
+        () = control.killed() => Ok(killed(started.elapsed())),
+    };
+    drop(registration);
+    let mut refused = None;
+    match result {
         Ok(o) => {
             rec.status = o.status;
             rec.exit_code = o.exit_code;
@@ -341,27 +361,51 @@ async fn run(
             rec.reason = o.reason.map(str::to_string);
             rec.message = o.message;
             rec.duration_ms = Some(o.duration.as_millis() as u64);
-            metrics
+            ctx.metrics
                 .invoke_duration
                 .with_label_values(&[rec.backend.as_str()])
                 .observe(o.duration.as_secs_f64());
         }
         Err(e) => {
             rec.status = ExecutionStatus::Failed;
-            rec.reason = Some(match e {
-                BackendError::Unavailable { .. } => "backend_unavailable".into(),
-                _ => "backend_error".into(),
-            });
+            rec.reason = Some(
+                match e {
+                    BackendError::Unavailable { .. } => "backend_unavailable",
+                    BackendError::AddressesExhausted(_) => "ip_pool_exhausted",
+                    _ => "backend_error",
+                }
+                .into(),
+            );
             rec.message = Some(e.to_string());
-            tracing::error!(execution = %rec.id, error = %e, "backend failed to run the function");
-            if matches!(e, BackendError::Unavailable { .. }) {
-                unavailable = Some(e);
+            if matches!(
+                e,
+                BackendError::Unavailable { .. } | BackendError::AddressesExhausted(_)
+            ) {
+                tracing::warn!(execution = %rec.id, error = %e, "backend could not run the function");
+                refused = Some(e);
+            } else {
+                tracing::error!(execution = %rec.id, error = %e, "backend failed to run the function");
             }
         }
     }
     rec.finished_at = Some(crate::model::now());
-    finish(&rec, &writer, &metrics, &callbacks).await;
-    (rec, unavailable)
+    finish(&rec, &ctx.writer, &ctx.metrics, &ctx.callbacks).await;
+    (rec, refused)
+}
+
+/// The outcome of a run the admin API killed.
+pub fn killed(duration: Duration) -> crate::backend::RunOutcome {
+    crate::backend::RunOutcome {
+        status: ExecutionStatus::Failed,
+        exit_code: None,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        stdout_truncated: false,
+        stderr_truncated: false,
+        reason: Some("killed"),
+        message: Some("killed by an administrator (DELETE /api/v1/admin/jail/{id})".into()),
+        duration,
+    }
 }
 
 async fn finish(

@@ -74,7 +74,7 @@ impl Engine {
         Ok(Self {
             socket: socket.to_owned(),
             timeout_secs,
-            instance: instance_id(data_dir)?,
+            instance: crate::artifacts::instance_id(data_dir)?,
             boot: uuid::Uuid::new_v4().simple().to_string(),
             client: Mutex::new(None),
             exits: Default::default(),
@@ -303,41 +303,9 @@ async fn watch_die_events(engine: Weak<Engine>, instance: String) {
     }
 }
 
-/// The id of the server instance owning `data_dir`: made once, kept in the dir.
-fn instance_id(data_dir: &Path) -> std::io::Result<String> {
-    let path = data_dir.join("instance-id");
-    match std::fs::read_to_string(&path) {
-        Ok(s) if is_instance_id(s.trim()) => return Ok(s.trim().to_string()),
-        Ok(_) => {
-            tracing::warn!(path = %path.display(), "instance-id is malformed; making a new one")
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let tmp = data_dir.join("instance-id.part");
-    std::fs::write(&tmp, &id)?;
-    std::fs::rename(&tmp, &path)?;
-    Ok(id)
-}
-
-fn is_instance_id(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn instance_id_is_kept_across_restarts() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = instance_id(dir.path()).unwrap();
-        assert!(is_instance_id(&a));
-        assert_eq!(instance_id(dir.path()).unwrap(), a);
-        std::fs::write(dir.path().join("instance-id"), "garbage").unwrap();
-        assert_ne!(instance_id(dir.path()).unwrap(), a);
-    }
 
     #[tokio::test]
     async fn a_missing_socket_is_unavailable_with_the_fix() {

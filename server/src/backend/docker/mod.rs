@@ -5,7 +5,8 @@
 //! - [`image`]: pulling named images, packing Go binaries into `FROM scratch`
 //!   images, the artifact manifest.
 //! - [`container`]: one container's settings, I/O and guaranteed removal.
-//! - [`pool`]: warm containers per deployment.
+//!
+//! Warm containers live in the shared [`super::pool::Pool`].
 //!
 //! An artifact is a small JSON [`image::Manifest`] in the artifact cache naming
 //! our tag of the image; the image itself lives on the engine.
@@ -13,7 +14,6 @@
 pub mod container;
 pub mod engine;
 pub mod image;
-pub mod pool;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use self::container::{Settings, MAX_ENV_INPUT};
+use self::container::{Settings, Started, MAX_ENV_INPUT};
 use self::engine::Engine;
 use self::image::{Manifest, NOBODY};
-use self::pool::Pool;
+use super::pool::{Make, Pool, Warm};
 use super::{
     function_env, Backend, BackendError, BackendHealth, BuiltArtifact, RunOutcome, RunRequest,
     Runnable, ENV_EXECUTION_ID, ENV_INPUT,
@@ -95,20 +95,6 @@ impl DockerBackend {
         };
         let bytes = std::fs::read(&path).map_err(|e| artifact(e.to_string()))?;
         serde_json::from_slice(&bytes).map_err(|e| artifact(format!("bad manifest: {e}")))
-    }
-}
-
-/// Whether a Go source's binary reads its input from stdin: handlers and
-/// literal calls do; a call compiled as written does not.
-fn go_reads_stdin(f: &Function) -> bool {
-    match &f.source {
-        SourceInfo::Go {
-            handler: Some(_), ..
-        } => true,
-        SourceInfo::Go {
-            call: Some(call), ..
-        } => crate::gobuild::shim::parse_literal_call(call).is_some(),
-        _ => false,
     }
 }
 
@@ -223,7 +209,7 @@ impl Backend for DockerBackend {
                     image_id,
                     command: None,
                     user: NOBODY.to_string(),
-                    reads_stdin: go_reads_stdin(f),
+                    reads_stdin: super::go_reads_stdin(f),
                     exit_marker: true,
                 }
             }
@@ -270,10 +256,19 @@ impl Backend for DockerBackend {
         };
         let size = f.warm_pool_size.unwrap_or(self.cfg.warm_pool_size) as usize;
         let pool = (settings.manifest.reads_stdin && size > 0).then(|| {
+            let env = function_env(f, false);
+            let (engine, settings, pool_env) = (self.engine.clone(), settings.clone(), env.clone());
+            let make: Make<Started> = Arc::new(move || {
+                let (engine, settings, env) = (engine.clone(), settings.clone(), pool_env.clone());
+                Box::pin(async move {
+                    let docker = engine.client().await?;
+                    container::start(&engine, &docker, &settings, &env, WARM).await
+                })
+            });
             Pool::start(
-                self.engine.clone(),
-                settings.clone(),
-                function_env(f, false),
+                &f.name,
+                make,
+                env,
                 size,
                 Duration::from_millis(self.cfg.pool_idle_ttl_ms),
                 self.metrics
@@ -307,11 +302,23 @@ impl Backend for DockerBackend {
     }
 }
 
+/// Label value of a pooled container not yet serving an execution.
+pub const WARM: &str = "warm";
+
+impl Warm for Started {
+    fn has_exited(&mut self) -> bool {
+        Started::has_exited(self)
+    }
+    fn describe(&self) -> String {
+        self.id.clone()
+    }
+}
+
 /// A deployed docker function.
 struct DockerRunnable {
     engine: Arc<Engine>,
     settings: Settings,
-    pool: Option<Arc<Pool>>,
+    pool: Option<Arc<Pool<Started>>>,
     metrics: Arc<Metrics>,
 }
 
@@ -350,6 +357,7 @@ impl Runnable for DockerRunnable {
                 .inc();
             if let Some(c) = hit {
                 tracing::debug!(%execution, container = %c.id, "running on a warm container");
+                req.control.set_sandbox(c.id.clone(), None);
                 let outcome = c
                     .finish(
                         &self.engine,
@@ -374,6 +382,7 @@ impl Runnable for DockerRunnable {
         )
         .await
         .map_err(|_| stalled())??;
+        req.control.set_sandbox(c.id.clone(), None);
         c.finish(
             &self.engine,
             &req.stdin,
@@ -382,42 +391,5 @@ impl Runnable for DockerRunnable {
             req.max_output_bytes,
         )
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_stdin_reading_go_binaries_are_poolable() {
-        let go = |handler: Option<&str>, call: Option<&str>| SourceInfo::Go {
-            repo: "file:///r".into(),
-            git_ref: None,
-            package: None,
-            handler: handler.map(str::to_string),
-            call: call.map(str::to_string),
-        };
-        let mut f = Function {
-            name: "f".into(),
-            backend: BackendKind::Docker,
-            source: go(Some("Hello"), None),
-            env: Default::default(),
-            limits: crate::model::Limits {
-                memory_mb: 64,
-                timeout_ms: 1000,
-                cpus: 1.0,
-            },
-            network: false,
-            warm_pool_size: None,
-            version: 1,
-            created_at: chrono::Utc::now(),
-            updated_at: chrono::Utc::now(),
-        };
-        assert!(go_reads_stdin(&f), "handlers read their arguments");
-        f.source = go(None, Some("Encode(1.5, 2)"));
-        assert!(go_reads_stdin(&f), "literal calls run the handler binary");
-        f.source = go(None, Some("Encode(Pi, 2)"));
-        assert!(!go_reads_stdin(&f), "compiled calls ignore stdin");
     }
 }

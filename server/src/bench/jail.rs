@@ -1,0 +1,141 @@
+//! The jail rows of `skybridge bench`: the floor is a bare `fork+exec` of the
+//! very static Go binary the backend runs (input on stdin, output read back),
+//! then the jail backend's cold invoke and its warm (pooled) invoke through
+//! the HTTP API, all in one run.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+
+use super::docker::{create_and_deploy, measure, metric};
+use super::{ms, summarize, Row};
+
+/// Results of the jail rows.
+pub struct JailRows {
+    exec: Row,
+    cold: Row,
+    warm: Row,
+}
+
+/// Why the jail rows cannot run here, if they cannot.
+pub async fn unavailable(client: &reqwest::Client, base: &str) -> anyhow::Result<Option<String>> {
+    let h: Value = client
+        .get(format!("{base}/api/v1/health"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let jail = h["backends"]
+        .as_array()
+        .and_then(|b| b.iter().find(|b| b["backend"] == "jail"))
+        .cloned()
+        .unwrap_or_default();
+    Ok((jail["available"] != true).then(|| jail["reason"].as_str().unwrap_or("?").to_string()))
+}
+
+/// Runs the three rows for handler `handler` of `repo`, `n` invocations each.
+pub async fn run(
+    client: &reqwest::Client,
+    base: &str,
+    data_dir: &std::path::Path,
+    repo: &str,
+    handler: &str,
+    input: &Value,
+    n: usize,
+) -> anyhow::Result<JailRows> {
+    for (name, pool) in [("bench-jail-cold", 0), ("bench-jail-warm", 1)] {
+        let spec = json!({"name": name, "backend": "jail", "warm_pool_size": pool,
+            "source": {"type": "go", "repo": repo, "handler": handler}});
+        create_and_deploy(client, base, &spec).await?;
+    }
+    // The very binary the backend runs (both functions share it).
+    let binary = std::fs::read_dir(data_dir.join("artifacts"))?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "jail"))
+        .context("no jail artifact in the data dir")?;
+    let stdin = serde_json::to_vec(input)?;
+    let env = [
+        ("SKYBRIDGE_FUNCTION", "bench-jail-cold".to_string()),
+        (
+            "SKYBRIDGE_INPUT",
+            String::from_utf8_lossy(&stdin).into_owned(),
+        ),
+    ];
+
+    eprintln!("jail: bare fork+exec of {}, {n} times...", binary.display());
+    let mut lat = Vec::new();
+    let started = Instant::now();
+    for i in 0..n + 2 {
+        let t = Instant::now();
+        let mut child = tokio::process::Command::new(&binary)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut pipe = child.stdin.take().expect("piped stdin");
+        pipe.write_all(&stdin).await?;
+        drop(pipe);
+        let out = child.wait_with_output().await?;
+        ensure!(
+            out.status.success() && !out.stdout.is_empty(),
+            "the bare binary failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if i >= 2 {
+            lat.push(t.elapsed());
+        }
+    }
+    let exec = summarize("bare fork+exec of the binary", 1, lat, started.elapsed());
+    eprintln!("jail: cold invokes, {n} times...");
+    let cold = measure(client, base, "bench-jail-cold", input, n, None).await?;
+    eprintln!("jail: warm invokes, {n} times...");
+    let hits = r#"skybridge_warm_pool_total{function="bench-jail-warm",result="hit"}"#;
+    let before = metric(client, base, hits).await?;
+    // A refill sets one sandbox up: a few ms.
+    let pace = Some(Duration::from_millis(30));
+    let warm = measure(client, base, "bench-jail-warm", input, n, pace).await?;
+    let after = metric(client, base, hits).await?;
+    ensure!(
+        after - before >= (n + 2) as f64,
+        "only {} of {} warm invocations found a warm jail",
+        after - before,
+        n + 2
+    );
+    Ok(JailRows { exec, cold, warm })
+}
+
+impl JailRows {
+    /// Prints the table and the verdicts.
+    pub fn print(&self) {
+        let floor = self.exec.p50.as_secs_f64();
+        println!(
+            "\n| jail: Go handler | p50 ms | p99 ms | p50 / bare exec p50 |\n|---|---:|---:|---:|"
+        );
+        for r in [&self.exec, &self.cold, &self.warm] {
+            println!(
+                "| {} | {} | {} | {:.3}x |",
+                r.name,
+                ms(r.p50),
+                ms(r.p99),
+                r.p50.as_secs_f64() / floor
+            );
+        }
+        let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+        let cold = self.cold.p50.as_secs_f64() / floor;
+        let warm_ms = self.warm.p50.as_secs_f64() * 1e3;
+        println!(
+            "\ntarget jail cold invoke p50 <= 2x bare exec p50: {cold:.2}x ({})",
+            verdict(cold <= 2.0)
+        );
+        println!(
+            "target jail warm invoke p50 <= 0.5 ms through HTTP: {warm_ms:.3} ms ({})",
+            verdict(warm_ms <= 0.5)
+        );
+    }
+}
