@@ -14,6 +14,6 @@ command -v curl >/dev/null || apt_install curl   # for the README walkthrough
 if [ -n "${SKYBRIDGE_BIN:-}" ]; then
   exec "$SKYBRIDGE_BIN" serve "$@"
 fi
-log "building skybridge (release)"
-cargo build --release --bin skybridge
+log "building skybridge and its jail init (release)"
+cargo build --release --bin skybridge --bin skybridge-jail-init
 exec target/release/skybridge serve "$@"
