@@ -26,10 +26,15 @@ cargo xtask codegen --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 # The FreeBSD jail driver cannot run here; it must at least compile and pass
-# clippy for its target.
+# clippy for its target. Its standard library comes from rustup's server, which
+# a machine that reaches only the package registries cannot fetch: then say so.
 step "cargo clippy of the jail crate for x86_64-unknown-freebsd"
-rustup target add x86_64-unknown-freebsd
-cargo clippy -p skybridge-jail --target x86_64-unknown-freebsd --all-targets -- -D warnings
+if rustup target list --installed | grep -qx x86_64-unknown-freebsd \
+   || timeout 180 rustup target add x86_64-unknown-freebsd; then
+  cargo clippy -p skybridge-jail --target x86_64-unknown-freebsd --all-targets -- -D warnings
+else
+  log "NOT CHECKED: rustup could not install the x86_64-unknown-freebsd standard library (no access to static.rust-lang.org?), so the FreeBSD driver's system-call part was not compiled in this run; its pure parts are unit-tested below"
+fi
 step "cargo doc of the Rust SDK, warnings as errors"
 RUSTDOCFLAGS="-D warnings" cargo doc -q -p skybridge-client --no-deps
 step "go vet + go test (examples and fixtures)"
