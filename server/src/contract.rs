@@ -249,6 +249,21 @@ pub struct Bounds {
     /// The backend Sky Island calls run on (`skyisland.default_backend`);
     /// `None` in the canonical document.
     pub skyisland_backend: Option<BackendKind>,
+    /// The backends that give functions a network on this server (jail only
+    /// with an IPv4 pool); `None` in the canonical document (every backend
+    /// whose constraints allow one).
+    pub networked_backends: Option<Vec<BackendKind>>,
+}
+
+impl Bounds {
+    /// Whether functions on `kind` may have a network here.
+    pub fn gives_network(&self, kind: BackendKind) -> bool {
+        crate::backend::constraints(kind).network
+            && self
+                .networked_backends
+                .as_ref()
+                .is_none_or(|n| n.contains(&kind))
+    }
 }
 
 impl Bounds {
@@ -265,6 +280,7 @@ impl Bounds {
                 .max(config.jail.max_warm_pool_size),
             built_backends: None,
             skyisland_backend: Some(config.skyisland.default_backend),
+            networked_backends: None,
         }
     }
 
@@ -274,6 +290,7 @@ impl Bounds {
         Self {
             max_cpus: None,
             skyisland_backend: None,
+            networked_backends: None,
             ..Self::of(&Config::default())
         }
     }

@@ -47,7 +47,10 @@ fn tiny_module() -> Vec<u8> {
 #[tokio::test]
 async fn the_spec_holds_against_a_schema_driven_fuzzer() {
     let st = schemathesis();
-    let s = TestServer::start(&[]).await;
+    // The admin routes too: the fuzzer sends the token (and its `ignored_auth`
+    // check sends none and a wrong one, expecting 401 and 403).
+    const TOKEN: &str = "fuzz-admin-token";
+    let s = TestServer::start(&[("SKYBRIDGE_ADMIN_API_TOKEN", TOKEN)]).await;
     let (_, spec) = s.get("/api/openapi.json").await;
     let operations: usize = spec["paths"]
         .as_object()
@@ -94,6 +97,7 @@ async fn the_spec_holds_against_a_schema_driven_fuzzer() {
             // One worker: CPython 3.11's `ast` is not thread-safe (gh-106905),
             // and hypothesis uses it while generating.
             .args(["--workers", "1", "--no-color"])
+            .args(["--header", &format!("X-Sky-Island-Token: {TOKEN}")])
             .env("PYTHONPATH", repo_root().join("tests/fuzz"))
             .env("SCHEMATHESIS_HOOKS", "skybridge_checks")
             .current_dir(dir.path())

@@ -77,6 +77,14 @@ pub fn app(state: AppState) -> Router {
                 .filter(|k| state.backends.get(*k).is_ok())
                 .collect(),
         ),
+        networked_backends: Some(
+            state
+                .backends
+                .all()
+                .filter(|b| b.gives_network())
+                .map(|b| b.kind())
+                .collect(),
+        ),
         ..crate::contract::Bounds::of(&state.config)
     };
     let api = Router::new()

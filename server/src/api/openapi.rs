@@ -130,7 +130,7 @@ fn apply_contract(doc: &mut Value, b: &Bounds) {
     );
     for spec in ["FunctionSpec", "FunctionUpdate"] {
         let s = at(schemas, &[spec]);
-        merge(s, json!({"allOf": backend_rules()}));
+        merge(s, json!({"allOf": backend_rules(b)}));
         if let Some(built) = &b.built_backends {
             let names: Vec<&str> = built.iter().map(|k| k.as_str()).collect();
             merge(prop(s, "backend"), json!({"enum": names}));
@@ -230,7 +230,7 @@ fn apply_contract(doc: &mut Value, b: &Bounds) {
         prop(si, "call"),
         pattern(&contract::GO_CALL, contract::MAX_CALL_CHARS),
     );
-    if let Some(k) = b.skyisland_backend.filter(|k| !constraints(*k).network) {
+    if let Some(k) = b.skyisland_backend.filter(|k| !b.gives_network(*k)) {
         merge(
             prop(si, "ip4"),
             json!({
@@ -275,14 +275,14 @@ fn apply_contract(doc: &mut Value, b: &Bounds) {
 /// the sources it builds, and what it cannot give (a network, a warm pool,
 /// less than its minimum memory). The server refuses the same with
 /// `unsupported_by_backend`.
-fn backend_rules() -> Vec<Value> {
+fn backend_rules(b: &Bounds) -> Vec<Value> {
     BackendKind::ALL
         .into_iter()
         .map(|kind| {
             let c: Constraints = constraints(kind);
             let tags: Vec<&str> = c.sources.iter().map(|s| s.tag()).collect();
             let mut then = json!({"source": {"properties": {"type": {"enum": tags}}}});
-            if !c.network {
+            if !b.gives_network(kind) {
                 merge(&mut then, json!({"network": {"const": false}}));
             }
             if !c.warm_pool {

@@ -236,7 +236,7 @@ impl Backend for JailBackend {
 
     fn accepts(&self, f: &Function) -> Result<(), (&'static str, String)> {
         CONSTRAINTS.check(BackendKind::Jail, f)?;
-        if f.network && self.ip_pool().is_none() && self.engine.is_ok() {
+        if f.network && !self.gives_network() {
             return Err((
                 "network",
                 "the jail backend has no IPv4 pool: set [jail.ip4] bridge (and first, count, prefix_len, gateway) to give jails a network".into(),
@@ -254,6 +254,10 @@ impl Backend for JailBackend {
             }
         }
         Ok(())
+    }
+
+    fn gives_network(&self) -> bool {
+        !self.cfg.ip4.bridge.is_empty()
     }
 
     fn go_target(&self) -> Option<crate::gobuild::GoTarget> {

@@ -358,6 +358,11 @@ pub trait Backend: Send + Sync + 'static {
     fn accepts(&self, f: &Function) -> Result<(), (&'static str, String)> {
         constraints(self.kind()).check(self.kind(), f)
     }
+    /// Whether functions on this backend may have a network on this server
+    /// (its [`Constraints`] allow one, and it is configured to give one).
+    fn gives_network(&self) -> bool {
+        constraints(self.kind()).network
+    }
     /// The cache key of the artifact `source_digest` builds into: builds with the
     /// same key produce interchangeable artifacts.
     fn artifact_key(&self, source_digest: &str) -> String;
