@@ -210,7 +210,9 @@ async fn hostile_functions_end_cleanly_on_every_backend() {
     .await;
     let port = s.base.rsplit(':').next().unwrap().to_string();
     let data_dir = s.data_dir.path().display().to_string();
-    let limits = json!({"limits": {"memory_mb": 64, "timeout_ms": 2000}});
+    // Room for a busy machine: an engine reporting an OOM kill, 200 MB
+    // through two pipes.
+    let limits = json!({"limits": {"memory_mb": 64, "timeout_ms": 4000}});
     for backend in ["jail", "docker", "wasm"] {
         let name = |h: &str| format!("{backend}-{}", h.to_lowercase());
         let handlers = [
@@ -312,10 +314,17 @@ async fn hostile_functions_end_cleanly_on_every_backend() {
             },
         );
 
+        // 200 MB through two pipes may outlast the limit on a loaded
+        // machine: any clean end will do, as long as the output was capped.
         let e = run("Flood", json!([])).await;
         assert!(
-            matches!(e["status"].as_str(), Some("succeeded" | "failed")),
-            "{e}"
+            matches!(
+                (e["status"].as_str(), e["reason"].as_str()),
+                (Some("succeeded"), _)
+                    | (Some("failed"), Some("nonzero_exit" | "memory_limit"))
+                    | (Some("timed_out"), Some("timeout"))
+            ),
+            "{backend}: {e}"
         );
         assert_eq!(
             (
