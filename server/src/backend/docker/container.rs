@@ -24,6 +24,7 @@ use crate::backend::output::CappedOutput;
 use crate::backend::{exit_message, BackendError, RunOutcome};
 use crate::gobuild::shim::EXIT_MARKER_ENV;
 use crate::model::{ExecutionStatus, Limits};
+use skybridge_jail::marker;
 
 /// Largest input also passed in `SKYBRIDGE_INPUT`: the kernel refuses a single
 /// environment string over 128 KiB, so bigger inputs arrive on stdin only.
@@ -144,10 +145,7 @@ pub async fn start(
     execution: &str,
 ) -> Result<Started, BackendError> {
     let labels = engine.labels(&settings.function, execution);
-    let marker = settings
-        .manifest
-        .exit_marker
-        .then(|| format!("SKYBRIDGE-EXIT-{}:", uuid::Uuid::new_v4().simple()));
+    let marker = settings.manifest.exit_marker.then(marker::new_marker);
     let mut env = env.to_vec();
     if let Some(m) = &marker {
         env.push((EXIT_MARKER_ENV.into(), m.clone()));
@@ -237,7 +235,7 @@ impl Started {
         // Room for the exit marker beyond the cap, so it neither counts as the
         // program's output nor gets cut; the cap is applied again once it is
         // stripped.
-        let slack = self.marker.as_ref().map_or(0, |m| m.len() + 24);
+        let slack = self.marker.as_deref().map_or(0, marker::slack);
         let stdout = CappedOutput::new(max_output + slack);
         let stderr = CappedOutput::new(max_output + slack);
         let (input, output, exit) = (&mut self.input, &mut self.output, &mut self.exit);
@@ -248,7 +246,7 @@ impl Started {
             let _ = input.write_all(stdin).await;
             let _ = input.shutdown().await;
         };
-        let mut tails = [Tail::default(), Tail::default()];
+        let mut tails = [marker::Tail::default(), marker::Tail::default()];
         let read = async {
             let mut marked = [None, None];
             while let Some(item) = output.next().await {
@@ -299,11 +297,7 @@ impl Started {
         let (mut err, mut err_cut) = stderr.take();
         if let Some(m) = marker {
             for (bytes, cut) in [(&mut out, &mut out_cut), (&mut err, &mut err_cut)] {
-                strip_marker(bytes, m, *cut);
-                if bytes.len() > max_output {
-                    bytes.truncate(max_output);
-                    *cut = true;
-                }
+                marker::strip_and_cap(bytes, cut, m, max_output);
             }
         }
         let code = i32::try_from(code).unwrap_or(-1);
@@ -357,45 +351,6 @@ impl Started {
     }
 }
 
-/// The last bytes of one output stream, to spot the exit marker however the
-/// stream is framed (and even past the output cap).
-#[derive(Default)]
-struct Tail(Vec<u8>);
-
-impl Tail {
-    /// Appends `bytes`; the exit code when the stream now ends with
-    /// `<marker><code>\n`.
-    fn push(&mut self, bytes: &[u8], marker: &str) -> Option<i64> {
-        let keep = marker.len() + 24;
-        self.0.extend_from_slice(bytes);
-        if self.0.len() > keep {
-            self.0.drain(..self.0.len() - keep);
-        }
-        let line = self.0.strip_suffix(b"\n")?;
-        let at = line
-            .windows(marker.len())
-            .rposition(|w| w == marker.as_bytes())?;
-        std::str::from_utf8(&line[at + marker.len()..])
-            .ok()?
-            .parse()
-            .ok()
-    }
-}
-
-/// Removes the exit marker line from the end of captured output; where the
-/// output cap cut the stream (`truncated`), whatever part of it was kept.
-fn strip_marker(out: &mut Vec<u8>, marker: &str, truncated: bool) {
-    let m = marker.as_bytes();
-    let tail_from = out.len().saturating_sub(m.len() + 24);
-    if let Some(i) = out[tail_from..].windows(m.len()).rposition(|w| w == m) {
-        out.truncate(tail_from + i);
-    } else if truncated {
-        if let Some(n) = (1..m.len()).rev().find(|&n| out.ends_with(&m[..n])) {
-            out.truncate(out.len() - n);
-        }
-    }
-}
-
 /// Whether the kernel's OOM killer ended the container's process. The engine
 /// learns of an OOM kill from a separate event that can trail the exit by a
 /// moment (more on a busy engine), so a SIGKILL exit is asked about for up to
@@ -422,35 +377,4 @@ async fn oom_killed(docker: &Docker, id: &str, code: i32) -> bool {
         }
     }
     false
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const M: &str = "SKYBRIDGE-EXIT-0123456789abcdef:";
-
-    #[test]
-    fn the_marker_is_found_across_frames_and_only_at_the_end() {
-        let mut t = Tail::default();
-        assert_eq!(t.push(b"result\nSKYBRIDGE-EX", M), None);
-        assert_eq!(t.push(b"IT-0123456789abcdef:", M), None);
-        assert_eq!(t.push(b"3\n", M), Some(3));
-        let mut t = Tail::default();
-        assert_eq!(t.push(format!("{M}0\nmore\n").as_bytes(), M), None);
-        assert_eq!(t.push(format!("x{M}0\n").as_bytes(), M), Some(0));
-    }
-
-    #[test]
-    fn the_marker_is_stripped_whole_or_cut() {
-        let mut out = format!("{{\"a\":1}}\n{M}0\n").into_bytes();
-        strip_marker(&mut out, M, false);
-        assert_eq!(out, b"{\"a\":1}\n");
-        let mut out = b"ends with S".to_vec();
-        strip_marker(&mut out, M, false);
-        assert_eq!(out, b"ends with S", "no marker, nothing cut");
-        let mut out = b"capped outputSKYBRI".to_vec();
-        strip_marker(&mut out, M, true);
-        assert_eq!(out, b"capped output");
-    }
 }
