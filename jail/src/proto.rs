@@ -1,7 +1,9 @@
 //! What the server and a sandbox's init (`skybridge-jail-init`) say to each
-//! other over two pipes: the [`InitConfig`] the server writes to init's fd 3
-//! (closing it is the signal to go), and the [`Report`]s init writes back on
-//! fd 4. Pure encoding, so both sides are unit-tested without a sandbox.
+//! other over two pipes: on init's fd 3 the server writes the [`InitConfig`]
+//! (framed by [`frame`]) as soon as init is started, then, once init is in
+//! its cgroup (and has its network), the byte [`GO`]; init writes its
+//! [`Report`]s back on fd 4. Pure encoding, so both sides are unit-tested
+//! without a sandbox.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -10,6 +12,20 @@ use std::path::PathBuf;
 pub const CONFIG_FD: i32 = 3;
 /// fd on which init writes its [`Report`]s.
 pub const REPORT_FD: i32 = 4;
+/// Sent after the configuration when the function may start: init then is
+/// in its cgroup. Anything else (the server gone) makes init exit.
+pub const GO: u8 = b'G';
+
+/// A configuration as it travels: its length (`u32`, little-endian), then
+/// its bytes; init builds the sandbox while the server still prepares the
+/// cgroup, and waits for [`GO`] only before starting the function.
+pub fn frame(config: &[u8]) -> Result<Vec<u8>, String> {
+    let len = u32::try_from(config.len()).map_err(|_| "the configuration is too large")?;
+    let mut out = Vec::with_capacity(4 + config.len());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(config);
+    Ok(out)
+}
 
 /// The network of a sandbox that has one: its `eth0` (already moved into the
 /// sandbox by the server) gets `addr/prefix_len` and a default route via
@@ -202,6 +218,8 @@ fn parse_net(value: &str) -> Result<NetConfig, String> {
 pub enum Stage {
     /// Reading or decoding the configuration.
     Config,
+    /// Entering new network, ipc and uts namespaces.
+    Namespaces,
     /// Entering a new cgroup namespace.
     CgroupNs,
     /// Building the root filesystem.
@@ -225,6 +243,7 @@ impl Stage {
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Config => "config",
+            Stage::Namespaces => "namespaces",
             Stage::CgroupNs => "cgroupns",
             Stage::Mounts => "mounts",
             Stage::Hostname => "hostname",
@@ -239,6 +258,7 @@ impl Stage {
     fn parse(s: &str) -> Option<Self> {
         [
             Stage::Config,
+            Stage::Namespaces,
             Stage::CgroupNs,
             Stage::Mounts,
             Stage::Hostname,
@@ -379,6 +399,13 @@ mod tests {
                 nameservers: vec!["10.77.0.1".parse().unwrap()],
             }),
         }
+    }
+
+    #[test]
+    fn frames_carry_their_length() {
+        let f = frame(b"abc").unwrap();
+        assert_eq!(f, [3, 0, 0, 0, b'a', b'b', b'c']);
+        assert_eq!(frame(&[]).unwrap(), [0, 0, 0, 0]);
     }
 
     #[test]

@@ -55,6 +55,7 @@ fn fixture() -> Fixture {
         uid: 65534,
         gid: 65534,
         setup_timeout: Duration::from_secs(10),
+        spare_inits: 2,
     })
     .expect("the jail driver needs root and cgroups");
     Fixture {
@@ -89,6 +90,7 @@ fn sh(script: &str) -> Spec {
         fsize: 4 << 20,
         network: None,
         nameservers: Vec::new(),
+        exit_marker: None,
     }
 }
 
@@ -305,6 +307,47 @@ async fn a_killed_sandbox_ends_as_killed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exit_marker_ends_the_run_without_waiting_for_the_exit() {
+    let f = fixture();
+    let marker = skybridge_jail::marker::new_marker();
+    let mut spec = sh(r#"echo result; echo "${M}4"; echo warn >&2; echo "${M}4" >&2; sleep 30"#);
+    spec.env.push(("M".into(), marker.clone()));
+    spec.exit_marker = Some(marker);
+    let started = std::time::Instant::now();
+    let r = run(&f, spec, "", 20_000).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the run waited for the process: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(r.end, End::Exited(Exit::Code(4)), "{r:?}");
+    assert_eq!(
+        (text(&r.stdout), text(&r.stderr)),
+        ("result\n".into(), "warn\n".into()),
+        "the marker lines are not output"
+    );
+    // The sleeping process went with the sandbox.
+    assert_clean(&f).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spare_inits_serve_one_sandbox_each() {
+    let f = fixture();
+    // Sandboxes in a row take spares as the driver refills them; each sees
+    // only itself.
+    for i in 0..6 {
+        let r = run(&f, sh("echo $$; cat /proc/1/cmdline"), "", 5000).await;
+        assert_eq!(
+            r.end,
+            End::Exited(Exit::Code(1)),
+            "{i}: init is hidden: {r:?}"
+        );
+        assert_eq!(text(&r.stdout), "2\n", "{i}: a pid namespace of its own");
+    }
+    assert_clean(&f).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_warm_sandbox_waits_for_its_input() {
     let f = fixture();
     let jail = f
@@ -366,6 +409,7 @@ async fn a_restart_removes_what_a_dead_process_left() {
         uid: 65534,
         gid: 65534,
         setup_timeout: Duration::from_secs(10),
+        spare_inits: 2,
     })
     .unwrap();
     assert_eq!(leftover_cgroups(&f.instance), Vec::<PathBuf>::new());

@@ -124,6 +124,10 @@ pub struct JailConfig {
     pub nofile: u32,
     /// Sandbox set-up taking longer fails the execution, ms.
     pub setup_timeout_ms: u64,
+    /// Sandbox inits started ahead of time, in fresh namespaces, holding
+    /// nothing of any function (each serves one sandbox): a cold start then
+    /// skips starting one. 0 turns them off.
+    pub spare_inits: u32,
     /// Warm sandboxes per function, for functions that do not set
     /// `warm_pool_size`.
     pub warm_pool_size: u32,
@@ -145,6 +149,7 @@ impl Default for JailConfig {
             tmpfs_mb: 64,
             nofile: 1024,
             setup_timeout_ms: 10_000,
+            spare_inits: 2,
             warm_pool_size: 2,
             max_warm_pool_size: 16,
             pool_idle_ttl_ms: 300_000,
@@ -552,6 +557,9 @@ impl Config {
         }
         if j.warm_pool_size > j.max_warm_pool_size {
             return bad("jail.warm_pool_size must be at most jail.max_warm_pool_size");
+        }
+        if j.spare_inits > 64 {
+            return bad("jail.spare_inits must be at most 64");
         }
         if !self.jail.ip4.bridge.is_empty() {
             self.jail.ip4.pool_config().map_err(ConfigError::Invalid)?;

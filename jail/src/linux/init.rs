@@ -1,27 +1,27 @@
 //! `skybridge-jail-init`: pid 1 of every Linux sandbox.
 //!
-//! The server starts it in new pid, mount, network, ipc and uts namespaces
-//! with five fds: the function's stdin, stdout and stderr (0–2), its
-//! [`InitConfig`] (3, closed by the server once the sandbox's cgroup and
-//! network are in place: the signal to go), and a report pipe (4). It then:
+//! The server starts it in new pid and mount namespaces (and a new network
+//! namespace when the sandbox has a network: the server moves its veth
+//! there) with five fds: the function's stdin, stdout and stderr (0–2), the
+//! config pipe (3) and a report pipe (4). It then:
 //!
-//! 1. dies with the server (`PR_SET_PDEATHSIG`), reads the config, enters a
-//!    new cgroup namespace;
+//! 1. dies with the server (`PR_SET_PDEATHSIG`), reads its [`InitConfig`]
+//!    and enters new network (unless it has one), ipc and uts namespaces;
 //! 2. builds the root: a tmpfs holding only the function's binary
 //!    (read-only), `/dev/{null,zero,random,urandom}`, a size-capped `/tmp`,
 //!    its own `/proc` (`/proc/sys` read-only) and a few `/etc` files;
 //!    `pivot_root`s into it and detaches the host's tree; makes it read-only;
-//! 3. sets the host name, brings `lo` up and configures `eth0` if the
-//!    sandbox has a network;
-//! 4. forks the function's process (pid 2), which lowers its rlimits, drops
-//!    every capability, becomes an unprivileged user, sets `no_new_privs`,
-//!    installs the seccomp filter and execs `/function`;
+//!    sets the host name and brings `lo` up;
+//! 3. waits for [`GO`]: meanwhile the server has put it in the sandbox's
+//!    cgroup (and its veth in place), so steps 1–2 overlap that work;
+//! 4. enters a new cgroup namespace, configures `eth0` if the sandbox has a
+//!    network, and starts the function's process (pid 2, `vfork`-style: no
+//!    copy of init's memory), which lowers its rlimits, drops every
+//!    capability, becomes an unprivileged user, sets `no_new_privs`, installs
+//!    the seccomp filter and execs `/function`;
 //! 5. reports [`Report::Ready`], reaps, and when pid 2 exits reports its
 //!    status and exits itself: the kernel then kills whatever the function
 //!    left running in the namespace.
-//!
-//! init is a fresh single-threaded process, so it may allocate; pid 2 after
-//! the fork does too (it is single-threaded as well).
 
 use std::ffi::{CStr, CString};
 use std::fs::File;
@@ -29,7 +29,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::FromRawFd;
 use std::os::unix::ffi::OsStrExt;
 
-use crate::proto::{InitConfig, NetConfig, Report, Stage, CONFIG_FD, PROGRAM_PATH, REPORT_FD};
+use crate::proto::{InitConfig, NetConfig, Report, Stage, CONFIG_FD, GO, PROGRAM_PATH, REPORT_FD};
 
 type Step<T> = Result<T, (Stage, i32, String)>;
 
@@ -93,28 +93,136 @@ pub fn main() -> ! {
     unsafe { libc::_exit(code) }
 }
 
-fn read_config() -> Step<InitConfig> {
-    // SAFETY: CONFIG_FD is ours, read once, closed on drop.
-    let mut f = unsafe { File::from_raw_fd(CONFIG_FD) };
-    let mut bytes = Vec::with_capacity(4096);
-    f.read_to_end(&mut bytes)
-        .map_err(|e| (Stage::Config, e.raw_os_error().unwrap_or(0), e.to_string()))?;
-    if bytes.is_empty() {
-        // The server went away before sending anything.
-        // SAFETY: nothing to report to.
-        unsafe { libc::_exit(121) }
+/// The config pipe: the framed configuration, later [`GO`].
+fn config_pipe() -> File {
+    // SAFETY: CONFIG_FD is ours; this is its only owner.
+    unsafe { File::from_raw_fd(CONFIG_FD) }
+}
+
+/// The server went away (or gave up on this sandbox): nothing to report to.
+fn abandoned() -> ! {
+    // SAFETY: ends init, and with it the namespace.
+    unsafe { libc::_exit(121) }
+}
+
+fn read_config(pipe: &mut File) -> Step<InitConfig> {
+    let mut len = [0u8; 4];
+    if pipe.read_exact(&mut len).is_err() {
+        abandoned()
     }
+    let mut bytes = vec![0u8; u32::from_le_bytes(len) as usize];
+    pipe.read_exact(&mut bytes)
+        .map_err(|e| (Stage::Config, e.raw_os_error().unwrap_or(0), e.to_string()))?;
     InitConfig::decode(&bytes).map_err(|e| (Stage::Config, 0, e))
 }
 
+/// What pid 2 needs, prepared before [`GO`] so that starting it allocates
+/// nothing: it shares init's memory until its `execve`.
+struct Launch {
+    filter: seccompiler::BpfProgram,
+    program: CString,
+    _argv: Vec<CString>,
+    _env: Vec<CString>,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+    limits: [(libc::__rlimit_resource_t, u64); 3],
+    last_cap: libc::c_ulong,
+    uid: u32,
+    gid: u32,
+    /// Where pid 2 leaves the step that failed, its errno and what it was
+    /// doing; untouched when its `execve` succeeds.
+    failure: std::cell::Cell<Option<(Stage, i32, &'static str)>>,
+}
+
+impl Launch {
+    fn new(cfg: &InitConfig) -> Step<Self> {
+        let filter = super::seccomp::filter().map_err(|e| (Stage::Seccomp, 0, e))?;
+        let mut argv_c = vec![cstr(&cfg.argv0)];
+        argv_c.extend(cfg.args.iter().map(|a| cstr(a)));
+        let env_c: Vec<CString> = cfg
+            .env
+            .iter()
+            .map(|(k, v)| cstr(&format!("{k}={v}")))
+            .collect();
+        let ptrs = |v: &[CString]| -> Vec<*const libc::c_char> {
+            v.iter()
+                .map(|c| c.as_ptr())
+                .chain([std::ptr::null()])
+                .collect()
+        };
+        let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse::<libc::c_ulong>().ok())
+            .unwrap_or(63);
+        Ok(Self {
+            filter,
+            program: cstr(PROGRAM_PATH),
+            argv: ptrs(&argv_c),
+            envp: ptrs(&env_c),
+            _argv: argv_c,
+            _env: env_c,
+            limits: [
+                (libc::RLIMIT_CORE, 0),
+                (libc::RLIMIT_NOFILE, cfg.nofile),
+                (libc::RLIMIT_FSIZE, cfg.fsize),
+            ],
+            last_cap,
+            uid: cfg.uid,
+            gid: cfg.gid,
+            failure: std::cell::Cell::new(None),
+        })
+    }
+
+    /// Starts pid 2 and returns once its `execve` succeeded (its pid) or it
+    /// failed (the failure).
+    fn start(&self) -> Step<libc::pid_t> {
+        let mut stack = vec![0u8; 64 * 1024];
+        // SAFETY: the stack grows down from its 16-byte aligned top.
+        let top = unsafe { stack.as_mut_ptr().add(stack.len()) };
+        let top = (top as usize & !15) as *mut libc::c_void;
+        // SAFETY: with CLONE_VM | CLONE_VFORK this process sleeps until the
+        // child's execve or _exit, so `self` and `stack` outlive its use of
+        // them; the child only makes system calls and writes `failure`.
+        let pid = unsafe {
+            libc::clone(
+                function_process,
+                top,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                self as *const Launch as *mut libc::c_void,
+            )
+        };
+        if pid < 0 {
+            return Err(os(Stage::Fork, "clone"));
+        }
+        match self.failure.take() {
+            None => Ok(pid),
+            Some((stage, errno, what)) => {
+                let mut status = 0;
+                // SAFETY: reaps the failed child.
+                unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+                let e = io::Error::from_raw_os_error(errno);
+                Err((stage, errno, format!("{what}: {e}")))
+            }
+        }
+    }
+}
+
 fn run() -> Step<i32> {
-    let cfg = read_config()?;
+    let mut pipe = config_pipe();
+    let cfg = read_config(&mut pipe)?;
+    let mut flags = libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+    if cfg.net.is_none() {
+        // A sandbox with a network got its namespace from the clone, for
+        // the server to move the veth into.
+        flags |= libc::CLONE_NEWNET;
+    }
     // SAFETY: unshare on this single-threaded process.
     check(
-        unsafe { libc::unshare(libc::CLONE_NEWCGROUP) },
-        Stage::CgroupNs,
-        "unshare(CLONE_NEWCGROUP)",
+        unsafe { libc::unshare(flags) },
+        Stage::Namespaces,
+        "unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)",
     )?;
+    let launch = Launch::new(&cfg)?;
     build_root(&cfg)?;
     let host = cfg.hostname.as_bytes();
     // SAFETY: sethostname reads `host.len()` bytes.
@@ -123,72 +231,23 @@ fn run() -> Step<i32> {
         Stage::Hostname,
         "sethostname",
     )?;
-    network(cfg.net.as_ref())?;
-    let filters = super::seccomp::filters().map_err(|e| (Stage::Seccomp, 0, e))?;
-    let program = cstr(PROGRAM_PATH);
-    let mut argv_c = vec![cstr(&cfg.argv0)];
-    argv_c.extend(cfg.args.iter().map(|a| cstr(a)));
-    let env_c: Vec<CString> = cfg
-        .env
-        .iter()
-        .map(|(k, v)| cstr(&format!("{k}={v}")))
-        .collect();
-    let argv: Vec<*const libc::c_char> = argv_c
-        .iter()
-        .map(|c| c.as_ptr())
-        .chain([std::ptr::null()])
-        .collect();
-    let envp: Vec<*const libc::c_char> = env_c
-        .iter()
-        .map(|c| c.as_ptr())
-        .chain([std::ptr::null()])
-        .collect();
+    network(None)?;
 
-    let mut errpipe = [0; 2];
-    // SAFETY: pipe2 fills two fds.
+    let mut go = [0u8; 1];
+    if pipe.read_exact(&mut go).is_err() || go[0] != GO {
+        abandoned()
+    }
+    drop(pipe);
+    // SAFETY: unshare on this single-threaded process, now in its cgroup.
     check(
-        unsafe { libc::pipe2(errpipe.as_mut_ptr(), libc::O_CLOEXEC) },
-        Stage::Fork,
-        "pipe2",
+        unsafe { libc::unshare(libc::CLONE_NEWCGROUP) },
+        Stage::CgroupNs,
+        "unshare(CLONE_NEWCGROUP)",
     )?;
-    // SAFETY: init is single-threaded, so fork is safe; the child only runs
-    // `function_process`, which ends in execve or _exit.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(os(Stage::Fork, "fork"));
+    if let Some(net) = &cfg.net {
+        network(Some(net))?;
     }
-    if pid == 0 {
-        // SAFETY: closes our copy of the read end.
-        unsafe { libc::close(errpipe[0]) };
-        let (stage, errno, detail) = function_process(&cfg, &filters, &program, &argv, &envp);
-        let msg = Report::Failed {
-            stage,
-            errno,
-            detail,
-        }
-        .encode();
-        // SAFETY: writes the failure for init to relay, then exits.
-        unsafe {
-            libc::write(errpipe[1], msg.as_ptr().cast(), msg.len());
-            libc::_exit(127)
-        }
-    }
-    // SAFETY: close the write end; reading to EOF then tells whether the
-    // function's execve succeeded (the pipe is close-on-exec).
-    unsafe { libc::close(errpipe[1]) };
-    let mut failure = Vec::new();
-    // SAFETY: the read end is ours.
-    let _ = unsafe { File::from_raw_fd(errpipe[0]) }.read_to_end(&mut failure);
-    if let Ok(reports) = Report::take(&mut failure) {
-        if let Some(Report::Failed {
-            stage,
-            errno,
-            detail,
-        }) = reports.into_iter().next()
-        {
-            return Err((stage, errno, detail));
-        }
-    }
+    let pid = launch.start()?;
     report(&Report::Ready);
     // init holds no end of the function's pipes: they reach EOF when the
     // function (and anything it started) is gone.
@@ -211,50 +270,44 @@ fn run() -> Step<i32> {
     }
 }
 
-/// pid 2: lowers privileges and execs the function; returns only on failure.
-fn function_process(
-    cfg: &InitConfig,
-    filters: &[seccompiler::BpfProgram; 2],
-    program: &CStr,
-    argv: &[*const libc::c_char],
-    envp: &[*const libc::c_char],
-) -> (Stage, i32, String) {
-    let fail = |what: &str| os(Stage::Privileges, what);
-    // SAFETY: plain system calls on this single-threaded process.
+/// pid 2: lowers privileges and execs the function. It shares init's
+/// memory (`vfork`-style) until then, so it makes system calls only; on a
+/// failure it leaves what failed in [`Launch::failure`] and exits.
+extern "C" fn function_process(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is init's Launch, alive while init waits for us.
+    let l = unsafe { &*(arg as *const Launch) };
+    let fail = |stage: Stage, what: &'static str| -> libc::c_int {
+        let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        l.failure.set(Some((stage, errno, what)));
+        // SAFETY: ends this child; init resumes and reads `failure`.
+        unsafe { libc::_exit(127) }
+    };
+    // SAFETY: plain system calls; no allocation, no locks.
     unsafe {
-        let limits = [
-            (libc::RLIMIT_CORE, 0),
-            (libc::RLIMIT_NOFILE, cfg.nofile),
-            (libc::RLIMIT_FSIZE, cfg.fsize),
-        ];
-        for (resource, value) in limits {
+        for (resource, value) in l.limits {
             let rl = libc::rlimit {
                 rlim_cur: value,
                 rlim_max: value,
             };
             if libc::setrlimit(resource, &rl) != 0 {
-                return fail("setrlimit");
+                return fail(Stage::Privileges, "setrlimit");
             }
         }
-        let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-            .ok()
-            .and_then(|s| s.trim().parse::<libc::c_ulong>().ok())
-            .unwrap_or(63);
-        for cap in 0..=last_cap {
+        for cap in 0..=l.last_cap {
             if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) != 0
-                && io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL)
+                && *libc::__errno_location() != libc::EINVAL
             {
-                return fail("dropping the capability bounding set");
+                return fail(Stage::Privileges, "dropping the capability bounding set");
             }
         }
         if libc::setgroups(0, std::ptr::null()) != 0 {
-            return fail("setgroups");
+            return fail(Stage::Privileges, "setgroups");
         }
-        if libc::setresgid(cfg.gid, cfg.gid, cfg.gid) != 0 {
-            return fail("setresgid");
+        if libc::setresgid(l.gid, l.gid, l.gid) != 0 {
+            return fail(Stage::Privileges, "setresgid");
         }
-        if libc::setresuid(cfg.uid, cfg.uid, cfg.uid) != 0 {
-            return fail("setresuid");
+        if libc::setresuid(l.uid, l.uid, l.uid) != 0 {
+            return fail(Stage::Privileges, "setresuid");
         }
         libc::prctl(
             libc::PR_CAP_AMBIENT,
@@ -264,10 +317,10 @@ fn function_process(
             0,
         );
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-            return fail("no_new_privs");
+            return fail(Stage::Privileges, "no_new_privs");
         }
         // Only 0-2 survive the exec: the config fd is closed, the report
-        // and error pipes are close-on-exec; anything else too.
+        // pipe is close-on-exec; anything else too.
         if libc::syscall(
             libc::SYS_close_range,
             3u32,
@@ -275,23 +328,27 @@ fn function_process(
             libc::CLOSE_RANGE_CLOEXEC,
         ) != 0
         {
-            return fail("close_range");
+            return fail(Stage::Privileges, "close_range");
         }
         if libc::chdir(c"/tmp".as_ptr()) != 0 {
-            return fail("chdir /tmp");
+            return fail(Stage::Privileges, "chdir /tmp");
         }
-        for f in filters {
-            if let Err(e) = seccompiler::apply_filter(f) {
-                return (
-                    Stage::Privileges,
-                    0,
-                    format!("installing the seccomp filter: {e}"),
-                );
-            }
+        let prog = libc::sock_fprog {
+            len: l.filter.len() as libc::c_ushort,
+            filter: l.filter.as_ptr() as *mut libc::sock_filter,
+        };
+        if libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &prog as *const libc::sock_fprog,
+        ) != 0
+        {
+            return fail(Stage::Privileges, "installing the seccomp filter");
         }
-        libc::execve(program.as_ptr(), argv.as_ptr(), envp.as_ptr());
+        libc::execve(l.program.as_ptr(), l.argv.as_ptr(), l.envp.as_ptr());
     }
-    os(Stage::Exec, format!("execve {PROGRAM_PATH}"))
+    fail(Stage::Exec, "execve /function")
 }
 
 fn mount(
@@ -376,7 +433,7 @@ fn build_root(cfg: &InitConfig) -> Step<()> {
         Some(c"tmpfs"),
         &root,
         Some(c"tmpfs"),
-        NOSUID_NODEV,
+        libc::MS_NOSUID,
         Some(c"size=1m,nr_inodes=64,mode=0755"),
     )?;
     // SAFETY: chdir into the new root; every path below is relative to it.
@@ -392,17 +449,33 @@ fn build_root(cfg: &InitConfig) -> Step<()> {
     let program = CString::new(cfg.program.as_os_str().as_bytes())
         .map_err(|_| (Stage::Mounts, 0, "program path holds NUL".to_string()))?;
     bind(&program, c"function", libc::MS_RDONLY | NOSUID_NODEV)?;
-    for (host, inside) in [
-        (c"/dev/null", c"dev/null"),
-        (c"/dev/zero", c"dev/zero"),
-        (c"/dev/random", c"dev/random"),
-        (c"/dev/urandom", c"dev/urandom"),
+    // The four devices, made here (the root is not `nodev` so that they
+    // open; the function can make none: it has no CAP_MKNOD, and the root
+    // ends read-only).
+    for (path, minor) in [
+        (c"dev/null", 3),
+        (c"dev/zero", 5),
+        (c"dev/random", 8),
+        (c"dev/urandom", 9),
     ] {
-        touch(inside, 0o666)?;
-        bind(
-            host,
-            inside,
-            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NOEXEC,
+        // SAFETY: mknod of a relative path; umask may narrow the mode, so
+        // chmod sets it.
+        check(
+            unsafe {
+                libc::mknod(
+                    path.as_ptr(),
+                    libc::S_IFCHR | 0o666,
+                    libc::makedev(1, minor),
+                )
+            },
+            Stage::Mounts,
+            format!("mknod {}", path.to_string_lossy()),
+        )?;
+        // SAFETY: chmod of the node just made.
+        check(
+            unsafe { libc::chmod(path.as_ptr(), 0o666) },
+            Stage::Mounts,
+            format!("chmod {}", path.to_string_lossy()),
         )?;
     }
     for (target, link) in [
@@ -515,7 +588,7 @@ fn build_root(cfg: &InitConfig) -> Step<()> {
         None,
         c"/",
         None,
-        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | NOSUID_NODEV,
+        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID,
         None,
     )
 }
@@ -575,13 +648,16 @@ struct RtEntry {
     rt_irtt: libc::c_ushort,
 }
 
+/// Without `net`: brings `lo` up. With it: configures `eth0` (the veth the
+/// server moved in) and the default route.
 fn network(net: Option<&NetConfig>) -> Step<()> {
     // SAFETY: a socket for interface ioctls.
     let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     check(sock, Stage::Network, "socket")?;
     let result = (|| {
-        if_up(sock, b"lo")?;
-        let Some(net) = net else { return Ok(()) };
+        let Some(net) = net else {
+            return if_up(sock, b"lo");
+        };
         // SAFETY: ifreq/rtentry are plain data filled field by field.
         unsafe {
             let mut ifr: libc::ifreq = std::mem::zeroed();

@@ -92,6 +92,9 @@ pub struct DriverConfig {
     pub gid: u32,
     /// How long set-up may take before it counts as failed.
     pub setup_timeout: Duration,
+    /// inits kept started ahead of time (see [`Spares`]); 0: every sandbox
+    /// starts its own.
+    pub spare_inits: usize,
 }
 
 /// One sandbox to set up.
@@ -125,6 +128,10 @@ pub struct Spec {
     pub network: Option<Lease>,
     /// Name servers for `/etc/resolv.conf` when networked.
     pub nameservers: Vec<std::net::Ipv4Addr>,
+    /// The exit marker the program ends stdout and stderr with (see
+    /// [`crate::marker`]; the caller puts it in `env` under the name its
+    /// program reads): the run ends when both streams carry it.
+    pub exit_marker: Option<String>,
 }
 
 /// Counts live sandboxes, so shutdown can wait for their teardown.
@@ -155,6 +162,76 @@ pub struct Driver {
     boot: String,
     seq: AtomicU64,
     live: Arc<Live>,
+    spares: Arc<Spares>,
+}
+
+/// inits started ahead of time, in fresh pid and mount namespaces, blocked
+/// reading their configuration: nothing of a function is in them yet, and
+/// each serves one sandbox, which then enters its own network, ipc, uts
+/// and cgroup namespaces and builds its root. Starting one (a `clone` and
+/// the `execve` of init, about a millisecond here) is thus off the path of
+/// a cold invocation. Sandboxes with a network start their own init (their
+/// network namespace must exist before init runs, for the veth).
+pub struct Spares {
+    init: CString,
+    target: usize,
+    ready: std::sync::Mutex<Vec<spawn::Spawned>>,
+    refilling: std::sync::atomic::AtomicBool,
+}
+
+impl Spares {
+    /// A started init that is still alive, if one is ready.
+    fn take(&self) -> Option<spawn::Spawned> {
+        let mut ready = self.ready.lock().expect("spares lock");
+        while let Some(sp) = ready.pop() {
+            match spawn::try_reap(&sp.pidfd) {
+                Ok(None) => return Some(sp),
+                // It died (it should not): reaped, its fds closed.
+                _ => continue,
+            }
+        }
+        None
+    }
+
+    /// Starts inits until `target` are ready, on a runtime worker (init
+    /// dies with the thread that started it, and workers live as long as
+    /// the runtime); at most one refill runs at a time.
+    fn refill(self: &Arc<Self>) {
+        if self.target == 0 || self.refilling.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let spares = self.clone();
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            self.refilling.store(false, Ordering::Release);
+            return;
+        };
+        rt.spawn(async move {
+            loop {
+                let missing = spares.ready.lock().expect("spares lock").len() < spares.target;
+                if !missing {
+                    break;
+                }
+                match spawn::spawn(&spares.init, false) {
+                    Ok(sp) => spares.ready.lock().expect("spares lock").push(sp),
+                    Err(e) => {
+                        eprintln!("skybridge-jail: starting a spare init: {e}");
+                        break;
+                    }
+                }
+                tokio::task::yield_now().await;
+            }
+            spares.refilling.store(false, Ordering::Release);
+        });
+    }
+}
+
+impl Drop for Spares {
+    fn drop(&mut self) {
+        for sp in self.ready.get_mut().map(std::mem::take).unwrap_or_default() {
+            // Closing its config pipe ends it; kill it in case it is slow.
+            let _ = spawn::pidfd_signal(&sp.pidfd, libc::SIGKILL);
+        }
+    }
 }
 
 impl std::fmt::Debug for Driver {
@@ -206,7 +283,15 @@ impl Driver {
         let init = CString::new(cfg.init.as_os_str().as_bytes())
             .map_err(|_| JailError::Unsupported("the init path holds NUL".into()))?;
         let boot = format!("{:08x}", rand_u32());
+        let spares = Arc::new(Spares {
+            init: init.clone(),
+            target: cfg.spare_inits,
+            ready: std::sync::Mutex::new(Vec::new()),
+            refilling: std::sync::atomic::AtomicBool::new(false),
+        });
+        spares.refill();
         Ok(Self {
+            spares,
             cfg,
             init,
             root,
@@ -308,11 +393,20 @@ impl Driver {
         .encode()
         .map_err(|e| JailError::Unsupported(format!("invalid sandbox configuration: {e}")))?;
 
-        let cgroup = self
-            .cgroups
-            .create(&name, &limits)
-            .map_err(io_err("creating the sandbox's cgroup"))?;
-        let sp = spawn::spawn(&self.init).map_err(io_err("starting the sandbox"))?;
+        let config = crate::proto::frame(&config).map_err(JailError::Unsupported)?;
+        // init starts at once and builds what it can while the cgroup (and
+        // the network) are prepared here; it waits for GO to start the
+        // function.
+        let spare = if bridge.is_none() {
+            self.spares.take()
+        } else {
+            None
+        };
+        let sp = match spare {
+            Some(sp) => sp,
+            None => spawn::spawn(&self.init, bridge.is_some())
+                .map_err(io_err("starting the sandbox"))?,
+        };
         self.live.inc();
         let address = spec.network.as_ref().map(Lease::addr);
         // From here on, dropping `jail` tears everything down.
@@ -331,19 +425,27 @@ impl Driver {
             report: pipe::Receiver::from_owned_fd(sp.report).map_err(io_err("report pipe"))?,
             report_buf: Vec::new(),
             address,
+            marker: spec.exit_marker.clone(),
             setup: Duration::ZERO,
             teardown: Some(Teardown {
-                cgroup: Some(cgroup),
+                cgroup: None,
                 veth: None,
                 netlink: None,
-                lease: None,
+                lease: spec.network,
                 live: self.live.clone(),
             }),
         };
+        let mut config_pipe =
+            pipe::Sender::from_owned_fd(sp.config).map_err(io_err("config pipe"))?;
+        // A dead init shows in its report, read below.
+        let _ = config_pipe.write_all(&config).await;
         let t = jail.teardown.as_mut().expect("set above");
-        t.cgroup
-            .as_ref()
-            .expect("set above")
+        let cgroup = t.cgroup.insert(
+            self.cgroups
+                .create(&name, &limits)
+                .map_err(io_err("creating the sandbox's cgroup"))?,
+        );
+        cgroup
             .add(sp.pid)
             .map_err(io_err("moving the sandbox into its cgroup"))?;
         if let Some(bridge) = bridge {
@@ -358,17 +460,10 @@ impl Driver {
                 .await
                 .map_err(JailError::Network)?;
         }
-        t.lease = spec.network;
-        let mut config_pipe =
-            pipe::Sender::from_owned_fd(sp.config).map_err(io_err("config pipe"))?;
+        let _ = config_pipe.write_all(&[crate::proto::GO]).await;
+        drop(config_pipe);
         let deadline = tokio::time::Instant::now() + self.cfg.setup_timeout;
         let ready = async {
-            // init reads its whole config before anything else.
-            config_pipe
-                .write_all(&config)
-                .await
-                .map_err(io_err("sending the sandbox its configuration"))?;
-            drop(config_pipe);
             match jail.next_report().await? {
                 Some(Report::Ready) => Ok(()),
                 Some(Report::Failed {
@@ -398,6 +493,7 @@ impl Driver {
                 ),
             })??;
         jail.setup = started.elapsed();
+        self.spares.refill();
         Ok(jail)
     }
 }
@@ -491,6 +587,7 @@ pub struct Jail {
     report: pipe::Receiver,
     report_buf: Vec<u8>,
     address: Option<std::net::Ipv4Addr>,
+    marker: Option<String>,
     setup: Duration,
     teardown: Option<Teardown>,
 }
@@ -513,18 +610,28 @@ struct Capture {
     truncated: bool,
 }
 
-async fn capture(pipe: Option<pipe::Receiver>, sink: &mut Capture) {
-    let Some(mut pipe) = pipe else { return };
+/// Reads `pipe` into `sink` until EOF, or until the stream ends with
+/// `marker`: then the exit code it carries.
+async fn capture(
+    pipe: Option<pipe::Receiver>,
+    sink: &mut Capture,
+    marker: Option<&str>,
+) -> Option<i64> {
+    let mut pipe = pipe?;
+    let mut tail = crate::marker::Tail::default();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match pipe.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(n) => {
                 let room = sink.cap.saturating_sub(sink.data.len());
                 if n > room {
                     sink.truncated = true;
                 }
                 sink.data.extend_from_slice(&buf[..n.min(room)]);
+                if let Some(code) = marker.and_then(|m| tail.push(&buf[..n], m)) {
+                    return Some(code);
+                }
             }
         }
     }
@@ -623,14 +730,19 @@ impl Jail {
         kill: impl std::future::Future<Output = ()>,
     ) -> Finished {
         let started = Instant::now();
+        let marker = self.marker.take();
+        let marker = marker.as_deref();
+        // Room for the marker line past the cap; the cap is applied again
+        // once it is stripped.
+        let slack = marker.map_or(0, crate::marker::slack);
         let mut out = Capture {
             data: Vec::new(),
-            cap: max_output,
+            cap: max_output + slack,
             truncated: false,
         };
         let mut err = Capture {
             data: Vec::new(),
-            cap: max_output,
+            cap: max_output + slack,
             truncated: false,
         };
         let stdin = self.stdin.take();
@@ -642,25 +754,40 @@ impl Jail {
                     // the pipe: not an error of the run.
                     let _ = s.write_all(input).await;
                 }
+                // The output decides when the run is over, not the input.
+                std::future::pending::<()>().await
             };
             let all = async {
-                let ((), (), (), status) = tokio::join!(
-                    write,
-                    capture(stdout, &mut out),
-                    capture(stderr, &mut err),
-                    self.function_status()
-                );
-                status
+                let outputs = async {
+                    tokio::join!(
+                        capture(stdout, &mut out, marker),
+                        capture(stderr, &mut err, marker)
+                    )
+                };
+                let marked = tokio::select! {
+                    (o, e) = outputs => o.zip(e).map(|(code, _)| code),
+                    () = write => None,
+                };
+                match marked {
+                    // Both streams are complete and the code is known: the
+                    // process's exit need not travel through init.
+                    Some(code) => Some(Exit::Code(i32::try_from(code).unwrap_or(-1))),
+                    None => self.function_status().await.map(Exit::from_status),
+                }
             };
             tokio::select! {
                 r = tokio::time::timeout_at(deadline, all) => match r {
-                    Ok(Some(status)) => End::Exited(Exit::from_status(status)),
+                    Ok(Some(exit)) => End::Exited(exit),
                     Ok(None) => End::Lost,
                     Err(_) => End::TimedOut,
                 },
                 () = kill => End::Killed,
             }
         };
+        if let Some(m) = marker {
+            crate::marker::strip_and_cap(&mut out.data, &mut out.truncated, m, max_output);
+            crate::marker::strip_and_cap(&mut err.data, &mut err.truncated, m, max_output);
+        }
         let duration = started.elapsed();
         if matches!(end, End::TimedOut | End::Killed) {
             self.kill();

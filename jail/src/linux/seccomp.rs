@@ -71,10 +71,25 @@ fn err(e: impl std::fmt::Display) -> String {
     format!("building the seccomp filter: {e}")
 }
 
-/// The filter programs, to install in order: the deny list, then one that
-/// makes `clone3` fail with `ENOSYS` (its flags live in memory, out of the
-/// filter's reach; runtimes fall back to `clone`, whose flags are checked).
-pub fn filters() -> Result<[BpfProgram; 2], String> {
+fn stmt(code: u32, k: u32) -> sock_filter {
+    jump(code, k, 0, 0)
+}
+
+fn jump(code: u32, k: u32, jt: u8, jf: u8) -> sock_filter {
+    sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    }
+}
+
+/// The filter program, one (each program installed costs the kernel a
+/// compilation): after the architecture check, calls of the x32 ABI kill the
+/// process; `clone3` fails with `ENOSYS` (its flags live in memory, out of a
+/// filter's reach; runtimes fall back to `clone`, whose flags are checked);
+/// then the deny list.
+pub fn filter() -> Result<BpfProgram, String> {
     let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(err)?;
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
         DENIED.iter().map(|&(_, nr)| (nr, Vec::new())).collect();
@@ -110,43 +125,37 @@ pub fn filters() -> Result<[BpfProgram; 2], String> {
     )
     .and_then(TryInto::try_into)
     .map_err(err)?;
+    // seccompiler's program starts with the 3-instruction architecture check;
+    // what follows runs once the architecture is right. Jumps inside that
+    // check do not cross the insertion point.
+    let mut guards = Vec::new();
     if std::env::consts::ARCH == "x86_64" {
-        // x32 system calls (nr | 0x40000000) share x86_64's audit arch, so
-        // their numbers would slip past the list: kill them. After the
-        // filter's three-instruction arch check.
-        main.splice(
-            3..3,
-            [
-                sock_filter {
-                    code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
-                    jt: 0,
-                    jf: 0,
-                    k: 0,
-                },
-                sock_filter {
-                    code: (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16,
-                    jt: 0,
-                    jf: 1,
-                    k: 0x4000_0000,
-                },
-                sock_filter {
-                    code: (libc::BPF_RET | libc::BPF_K) as u16,
-                    jt: 0,
-                    jf: 0,
-                    k: libc::SECCOMP_RET_KILL_PROCESS,
-                },
-            ],
-        );
+        guards.extend([
+            stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+            jump(
+                libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K,
+                0x4000_0000,
+                0,
+                1,
+            ),
+            stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_KILL_PROCESS),
+        ]);
     }
-    let clone3: BpfProgram = SeccompFilter::new(
-        [(libc::SYS_clone3, Vec::new())].into(),
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
-        arch,
-    )
-    .and_then(TryInto::try_into)
-    .map_err(err)?;
-    Ok([main, clone3])
+    guards.extend([
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+        jump(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            libc::SYS_clone3 as u32,
+            0,
+            1,
+        ),
+        stmt(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | (libc::ENOSYS as u32 & libc::SECCOMP_RET_DATA),
+        ),
+    ]);
+    main.splice(3..3, guards);
+    Ok(main)
 }
 
 #[cfg(test)]
@@ -155,13 +164,14 @@ mod tests {
 
     #[test]
     fn the_filters_build_and_keep_the_arch_check_first() {
-        let [main, clone3] = filters().unwrap();
+        let main = filter().unwrap();
         assert!(
             main.len() > DENIED.len(),
             "one jump per denied call at least"
         );
-        // The x32 guard sits right after the arch check.
+        // The x32 guard sits right after the arch check, then clone3's.
         assert_eq!(main[4].k, 0x4000_0000);
-        assert!(!clone3.is_empty());
+        assert_eq!(main[7].k, libc::SYS_clone3 as u32);
+        assert_eq!(main[8].k, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
     }
 }

@@ -1,5 +1,8 @@
-//! Starting a sandbox's init: one `clone` with every namespace flag, then
-//! `execve` of the small `skybridge-jail-init` binary.
+//! Starting a sandbox's init: one `clone` into new pid and mount namespaces
+//! (and a network namespace when the sandbox has a network), then `execve`
+//! of the small `skybridge-jail-init` binary. init itself enters the other
+//! namespaces, while the server prepares the sandbox's cgroup: creating a
+//! network namespace is the costliest step, and need not hold up either.
 //!
 //! The server is multi-threaded, so the child runs `vfork`-style
 //! (`CLONE_VM | CLONE_VFORK`, on a stack of its own, like `posix_spawn`): it
@@ -85,17 +88,15 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
     }
 }
 
-/// Namespaces every sandbox gets from the clone (the cgroup namespace comes
-/// later, from init, once the server has moved it into its cgroup).
-const NAMESPACES: libc::c_int = libc::CLONE_NEWPID
-    | libc::CLONE_NEWNS
-    | libc::CLONE_NEWNET
-    | libc::CLONE_NEWIPC
-    | libc::CLONE_NEWUTS;
+/// Namespaces every sandbox gets from the clone; init enters the network
+/// (unless it has one from the clone), ipc, uts and, once in its cgroup, the
+/// cgroup namespace.
+const NAMESPACES: libc::c_int = libc::CLONE_NEWPID | libc::CLONE_NEWNS;
 
-/// Starts `init` (argv `[init]`, an empty environment) in new pid, mount,
-/// network, ipc and uts namespaces.
-pub fn spawn(init: &CStr) -> io::Result<Spawned> {
+/// Starts `init` (argv `[init]`, an empty environment) in new pid and mount
+/// namespaces, and a new network namespace when `network`.
+pub fn spawn(init: &CStr, network: bool) -> io::Result<Spawned> {
+    let namespaces = NAMESPACES | if network { libc::CLONE_NEWNET } else { 0 };
     let (stdin_r, stdin_w) = pipe()?;
     let (stdout_r, stdout_w) = pipe()?;
     let (stderr_r, stderr_w) = pipe()?;
@@ -144,7 +145,7 @@ pub fn spawn(init: &CStr) -> io::Result<Spawned> {
         libc::clone(
             child,
             top,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | NAMESPACES | libc::SIGCHLD,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | namespaces | libc::SIGCHLD,
             &mut args as *mut ChildArgs as *mut libc::c_void,
             &mut pidfd as *mut libc::c_int,
         )

@@ -28,6 +28,7 @@ use super::{
 };
 use crate::artifacts::ArtifactCache;
 use crate::config::JailConfig;
+use crate::gobuild::shim::EXIT_MARKER_ENV;
 use crate::metrics::Metrics;
 use crate::model::{BackendKind, ExecutionStatus, Function, Limits};
 use skybridge_jail::ip_pool::{IpPool, PoolError};
@@ -161,6 +162,7 @@ impl Engine {
             uid: cfg.uid,
             gid: cfg.gid,
             setup_timeout: Duration::from_millis(cfg.setup_timeout_ms),
+            spare_inits: cfg.spare_inits as usize,
         })
         .map_err(|e| e.to_string())?;
         let (mut ip, mut nameservers, mut created_bridge) = (None, Vec::new(), None);
@@ -392,6 +394,11 @@ impl Engine {
         env: Vec<(String, String)>,
         lease: Option<skybridge_jail::ip_pool::Lease>,
     ) -> Spec {
+        // Go shims end their output with the marker just before exiting: the
+        // run is over without waiting for the exit to travel through init.
+        let marker = skybridge_jail::marker::new_marker();
+        let mut env = env;
+        env.push((EXIT_MARKER_ENV.into(), marker.clone()));
         Spec {
             program: t.program.clone(),
             argv0: t.function.clone(),
@@ -407,6 +414,7 @@ impl Engine {
             fsize: t.tmp_bytes,
             network: lease,
             nameservers: self.nameservers.clone(),
+            exit_marker: Some(marker),
         }
     }
 
