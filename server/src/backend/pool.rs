@@ -14,6 +14,9 @@ use futures::future::BoxFuture;
 
 use super::BackendError;
 
+/// How long a refill waits before it starts setting a sandbox up.
+const REFILL_DELAY: Duration = Duration::from_millis(2);
+
 /// A sandbox a pool can hold. Dropping it must release it (kill, remove).
 pub trait Warm: Send + 'static {
     /// Whether its process is gone (then it cannot serve an invocation).
@@ -129,6 +132,10 @@ impl<T: Warm> Pool<T> {
             let made = (self.make)();
             let function = self.function.clone();
             tokio::spawn(async move {
+                // Not before the invocation that emptied a slot has answered:
+                // set-up makes blocking system calls on a runtime worker, and
+                // a task spawned here would otherwise run next on this one.
+                tokio::time::sleep(REFILL_DELAY).await;
                 let made = made.await;
                 // The pool may be gone by now: then dropping the sandbox releases it.
                 let Some(pool) = weak.upgrade() else { return };
