@@ -47,7 +47,11 @@ impl Drop for Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let instance = format!("test{:x}", std::process::id() as u64 * 1000 + rand_small());
+    // Unique per fixture: a driver sweeps its instance's cgroups at start, so
+    // two tests sharing a name would remove each other's sandboxes.
+    static FIXTURES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = FIXTURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let instance = format!("test{:x}n{n}r{}", std::process::id(), rand_small());
     let driver = Driver::new(DriverConfig {
         init: PathBuf::from(env!("CARGO_BIN_EXE_skybridge-jail-init")),
         state_dir: dir.path().to_path_buf(),
