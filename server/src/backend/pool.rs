@@ -229,6 +229,8 @@ mod tests {
     }
 
     async fn settle() {
+        // Refills start after REFILL_DELAY.
+        tokio::time::sleep(REFILL_DELAY * 5).await;
         for _ in 0..20 {
             tokio::task::yield_now().await;
         }
