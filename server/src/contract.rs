@@ -264,9 +264,7 @@ impl Bounds {
                 .as_ref()
                 .is_none_or(|n| n.contains(&kind))
     }
-}
 
-impl Bounds {
     /// The bounds a server running `config` enforces.
     pub fn of(config: &Config) -> Self {
         Self {
