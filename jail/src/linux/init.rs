@@ -134,9 +134,28 @@ struct Launch {
     failure: std::cell::Cell<Option<(Stage, i32, &'static str)>>,
 }
 
+/// What pid 2 needs that no configuration changes: the seccomp program and
+/// the highest capability. Made before the configuration arrives, so a spare
+/// init has it ready.
+struct Fixed {
+    filter: seccompiler::BpfProgram,
+    last_cap: libc::c_ulong,
+}
+
+impl Fixed {
+    fn new() -> Step<Self> {
+        Ok(Self {
+            filter: super::seccomp::filter().map_err(|e| (Stage::Seccomp, 0, e))?,
+            last_cap: std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+                .ok()
+                .and_then(|s| s.trim().parse::<libc::c_ulong>().ok())
+                .unwrap_or(63),
+        })
+    }
+}
+
 impl Launch {
-    fn new(cfg: &InitConfig) -> Step<Self> {
-        let filter = super::seccomp::filter().map_err(|e| (Stage::Seccomp, 0, e))?;
+    fn new(cfg: &InitConfig, fixed: Fixed) -> Self {
         let mut argv_c = vec![cstr(&cfg.argv0)];
         argv_c.extend(cfg.args.iter().map(|a| cstr(a)));
         let env_c: Vec<CString> = cfg
@@ -150,12 +169,8 @@ impl Launch {
                 .chain([std::ptr::null()])
                 .collect()
         };
-        let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-            .ok()
-            .and_then(|s| s.trim().parse::<libc::c_ulong>().ok())
-            .unwrap_or(63);
-        Ok(Self {
-            filter,
+        Self {
+            filter: fixed.filter,
             program: cstr(PROGRAM_PATH),
             argv: ptrs(&argv_c),
             envp: ptrs(&env_c),
@@ -166,11 +181,11 @@ impl Launch {
                 (libc::RLIMIT_NOFILE, cfg.nofile),
                 (libc::RLIMIT_FSIZE, cfg.fsize),
             ],
-            last_cap,
+            last_cap: fixed.last_cap,
             uid: cfg.uid,
             gid: cfg.gid,
             failure: std::cell::Cell::new(None),
-        })
+        }
     }
 
     /// Starts pid 2 and returns once its `execve` succeeded (its pid) or it
@@ -208,6 +223,7 @@ impl Launch {
 }
 
 fn run() -> Step<i32> {
+    let fixed = Fixed::new()?;
     let mut pipe = config_pipe();
     let cfg = read_config(&mut pipe)?;
     let mut flags = libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
@@ -222,7 +238,7 @@ fn run() -> Step<i32> {
         Stage::Namespaces,
         "unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)",
     )?;
-    let launch = Launch::new(&cfg)?;
+    let launch = Launch::new(&cfg, fixed);
     build_root(&cfg)?;
     let host = cfg.hostname.as_bytes();
     // SAFETY: sethostname reads `host.len()` bytes.

@@ -425,7 +425,7 @@ impl Driver {
             report: pipe::Receiver::from_owned_fd(sp.report).map_err(io_err("report pipe"))?,
             report_buf: Vec::new(),
             address,
-            marker: spec.exit_marker.clone(),
+            marker: spec.exit_marker,
             setup: Duration::ZERO,
             teardown: Some(Teardown {
                 cgroup: None,
