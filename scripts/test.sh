@@ -39,7 +39,8 @@ step "cargo doc of the Rust SDK, warnings as errors"
 RUSTDOCFLAGS="-D warnings" cargo doc -q -p skybridge-client --no-deps
 step "go vet + go test (examples and fixtures)"
 for d in examples/hello-go examples/go-functions tests/fixtures/guest tests/fixtures/gofuncs \
-         tests/fixtures/goasm tests/fixtures/gonet tests/fixtures/gohostile; do
+         tests/fixtures/goasm tests/fixtures/gonet tests/fixtures/gohostile \
+         tests/fixtures/gosnapshot tests/fixtures/gosnapenv; do
   (cd "$d" && GOTOOLCHAIN=local GOPROXY=off GOFLAGS= "$SKYBRIDGE_GO" vet ./... && GOTOOLCHAIN=local GOPROXY=off "$SKYBRIDGE_GO" test ./...)
 done
 # One build of everything (the server, the SDKs' native addons, the examples,

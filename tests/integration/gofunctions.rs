@@ -84,7 +84,7 @@ impl GitRepo {
     }
 }
 
-fn go_fn(name: &str, repo: &str, extra: Value) -> Value {
+pub fn go_fn(name: &str, repo: &str, extra: Value) -> Value {
     let mut source = json!({"type": "go", "repo": repo});
     for (k, v) in extra.as_object().unwrap() {
         source[k] = v.clone();
@@ -92,12 +92,12 @@ fn go_fn(name: &str, repo: &str, extra: Value) -> Value {
     json!({"name": name, "backend": "wasm", "source": source, "limits": {"timeout_ms": 3000}})
 }
 
-async fn create(s: &TestServer, spec: Value) {
+pub async fn create(s: &TestServer, spec: Value) {
     let (st, b) = s.post("/api/v1/functions", &spec).await;
     assert_eq!(st, 201, "{b}");
 }
 
-async fn deploy(s: &TestServer, name: &str) -> (u16, Value) {
+pub async fn deploy(s: &TestServer, name: &str) -> (u16, Value) {
     s.post(&format!("/api/v1/functions/{name}/deploy"), &json!(null))
         .await
 }

@@ -15,3 +15,4 @@ mod sandbox;
 mod sdk_rust;
 mod sdks;
 mod skyisland;
+mod snapshot;

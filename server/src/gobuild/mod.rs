@@ -443,6 +443,13 @@ impl GoBuilder {
         } else {
             format!("{module}/{}", p.package)
         };
+        // The wasm target builds a reactor for the deploy-time snapshot when
+        // the toolchain has //go:wasmexport (Go 1.24+); otherwise a command.
+        let mode = if p.target == GoTarget::Wasm && tc.minor >= 24 {
+            shim::ShimMode::Reactor
+        } else {
+            shim::ShimMode::Command
+        };
         let code = match &p.entry {
             Entry::Handler(f) => {
                 // Go's messages name files by their path in the private build
@@ -460,14 +467,14 @@ impl GoBuilder {
                     if sig.variadic { " variadic" } else { "" },
                     sig.results.join(", ")
                 ));
-                shim::handler_shim(&import, f)
+                shim::handler_shim(&import, f, mode)
             }
             Entry::Call(call) => {
                 inspector
                     .check_call(call)
                     .await
                     .map_err(|m| build_error(format!("call `{call}`: {m}"), log.clone()))?;
-                shim::call_shim(&import, call)
+                shim::call_shim(&import, call, mode)
             }
         };
         let shim_dir = src.join("skybridgeshim");
@@ -481,7 +488,11 @@ impl GoBuilder {
 
         let out_file = dir.0.join("out");
         let mut cmd = Command::new(&tc.path);
-        cmd.args(["build", "-trimpath", "-buildvcs=false", "-o"])
+        cmd.args(["build", "-trimpath", "-buildvcs=false"]);
+        if mode == shim::ShimMode::Reactor {
+            cmd.args(["-buildmode=c-shared", "-ldflags", shim::REACTOR_LDFLAGS]);
+        }
+        cmd.arg("-o")
             .arg(&out_file)
             .arg("./skybridgeshim")
             .current_dir(&src)
@@ -508,10 +519,17 @@ impl GoBuilder {
             cmd.env("GOSUMDB", "off");
         }
         log.push_str(&format!(
-            "go build ({} GOOS={} GOARCH={}) {import} at {}\n",
+            "go build ({} GOOS={} GOARCH={}{}) {import} at {}\n",
             tc.version,
             p.target.goos(),
             p.target.goarch(),
+            match mode {
+                shim::ShimMode::Reactor => ", a WASI reactor for the snapshot",
+                shim::ShimMode::Command if p.target == GoTarget::Wasm => {
+                    ", a WASI command: the snapshot needs go1.24+"
+                }
+                shim::ShimMode::Command => "",
+            },
             p.commit
         ));
         let started = Instant::now();

@@ -16,7 +16,32 @@
 use serde_json::Value;
 
 /// Part of every artifact key: bump when the generated code changes.
-pub const SHIM_VERSION: &str = "5";
+pub const SHIM_VERSION: &str = "6";
+
+/// How the generated program is entered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShimMode {
+    /// A command: `main` runs the call and exits with its code (docker, jail,
+    /// and wasm when the Go toolchain is older than 1.24).
+    Command,
+    /// A WASI reactor (`-buildmode=c-shared`, Go >= 1.24) for the wasm backend:
+    /// `_initialize` starts the runtime, `skybridge_warmup` warms the shim's
+    /// caches before the deploy-time snapshot, and every call enters through
+    /// `skybridge_handle`, which re-reads env and args from the host, reseeds
+    /// the runtime's random state and returns the exit code.
+    Reactor,
+}
+
+/// The reactor's per-call entry point.
+pub const HANDLE_EXPORT: &str = "skybridge_handle";
+/// The reactor's warm-up, run once before the snapshot.
+pub const WARMUP_EXPORT: &str = "skybridge_warmup";
+
+/// `-ldflags` a reactor build needs: the shim reaches the runtime's random
+/// state through `//go:linkname`, which Go 1.23+ refuses by default. The shim
+/// checks the layout it relies on during the warm-up and refuses to be
+/// snapshotted when it differs (the deploy then runs it unsnapshotted).
+pub const REACTOR_LDFLAGS: &str = "-checklinkname=0";
 
 /// Env var that switches the handler shim to `fmt.Print` output.
 pub const OUTPUT_ENV: &str = "SKYBRIDGE_SHIM_OUTPUT";
@@ -27,8 +52,10 @@ pub const OUTPUT_ENV: &str = "SKYBRIDGE_SHIM_OUTPUT";
 /// docker backend: about 25 ms per container).
 pub const EXIT_MARKER_ENV: &str = "SKYBRIDGE_EXIT_MARKER";
 
-/// Go shared by both shims: exit through the marker.
-const EXIT_FUNC: &str = r#"
+/// Go shared by both shims as commands: `main`, and exit through the marker.
+const COMMAND_TAIL: &str = r#"
+func main() { skybridgeMain() }
+
 // skybridgeExit ends the process with code. With SKYBRIDGE_EXIT_MARKER set, it
 // first ends stdout and stderr with the marker and the code.
 func skybridgeExit(code int) {
@@ -37,6 +64,149 @@ func skybridgeExit(code int) {
 		fmt.Fprintf(os.Stderr, "%s%d\n", m, code)
 	}
 	os.Exit(code)
+}
+"#;
+
+/// Go shared by both shims as reactors: the exports, the per-call entry and
+/// the runtime's random state (see [`ShimMode::Reactor`]).
+const REACTOR_TAIL: &str = r#"
+func main() {}
+
+// skybridgeExit unwinds to skybridgeHandle, which returns code to the host.
+func skybridgeExit(code int) { panic(skybridgeExitCode(code)) }
+
+//go:wasmexport skybridge_handle
+func skybridgeHandle() (code int32) {
+	defer func() {
+		if r := recover(); r != nil {
+			c, ok := r.(skybridgeExitCode)
+			if !ok {
+				panic(r)
+			}
+			code = int32(c)
+		}
+	}()
+	skybridgeEnter()
+	skybridgeMain()
+	return 0
+}
+
+//go:wasmexport skybridge_warmup
+func skybridgeWarmup() {
+	skybridgeCheckRuntime()
+	skybridgeWarmShim()
+}
+
+// skybridgeEnter makes the snapshot this call's own: the host's env and args
+// (the snapshot froze the build's, which were empty), and fresh random state
+// (the snapshot froze one seed for every instance).
+func skybridgeEnter() {
+	var seed [32]byte
+	if skybridgeReadRandom(seed[:]) != len(seed) {
+		panic("skybridge: the host gave no randomness")
+	}
+	skybridgeReseed(seed)
+	os.Clearenv()
+	for _, kv := range skybridgeEnviron() {
+		if i := strings.IndexByte(kv, '='); i > 0 {
+			os.Setenv(kv[:i], kv[i+1:])
+		}
+	}
+	os.Args = skybridgeArgs()
+}
+
+//go:wasmimport wasi_snapshot_preview1 environ_sizes_get
+func skybridgeEnvironSizesGet(count, size unsafe.Pointer) uint32
+
+//go:wasmimport wasi_snapshot_preview1 environ_get
+func skybridgeEnvironGet(ptrs, buf unsafe.Pointer) uint32
+
+//go:wasmimport wasi_snapshot_preview1 args_sizes_get
+func skybridgeArgsSizesGet(count, size unsafe.Pointer) uint32
+
+//go:wasmimport wasi_snapshot_preview1 args_get
+func skybridgeArgsGet(ptrs, buf unsafe.Pointer) uint32
+
+func skybridgeEnviron() []string {
+	return skybridgeStrings(skybridgeEnvironSizesGet, skybridgeEnvironGet)
+}
+
+func skybridgeArgs() []string {
+	return skybridgeStrings(skybridgeArgsSizesGet, skybridgeArgsGet)
+}
+
+// skybridgeStrings reads a WASI string list (environ or args).
+func skybridgeStrings(sizes, get func(a, b unsafe.Pointer) uint32) []string {
+	var count, size uint32
+	if sizes(unsafe.Pointer(&count), unsafe.Pointer(&size)) != 0 || count == 0 {
+		return nil
+	}
+	ptrs := make([]uint32, count)
+	buf := make([]byte, size)
+	if get(unsafe.Pointer(&ptrs[0]), unsafe.Pointer(&buf[0])) != 0 {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(string(buf), "\x00"), "\x00")
+}
+
+// The runtime's random state: globalRand seeds every M's chacha8 state, and
+// math/rand, math/rand/v2 and map iteration all draw from the M's. wasip1 has
+// one M, m0. skybridgeCheckRuntime proves this layout before the snapshot.
+
+//go:linkname skybridgeGlobalRand runtime.globalRand
+var skybridgeGlobalRand struct {
+	lock  uintptr
+	seed  [32]byte
+	state struct {
+		buf  [32]uint64
+		seed [4]uint64
+		i    uint32
+		n    uint32
+		c    uint32
+	}
+	init bool
+}
+
+//go:linkname skybridgeM0 runtime.m0
+var skybridgeM0 byte
+
+//go:linkname skybridgeMrandinit runtime.mrandinit
+func skybridgeMrandinit(mp unsafe.Pointer)
+
+//go:linkname skybridgeChachaInit internal/chacha8rand.(*State).Init
+func skybridgeChachaInit(s unsafe.Pointer, seed [32]byte)
+
+//go:linkname skybridgeReadRandom runtime.readRandom
+func skybridgeReadRandom(r []byte) int
+
+//go:linkname skybridgeRand runtime.rand
+func skybridgeRand() uint64
+
+func skybridgeReseed(seed [32]byte) {
+	skybridgeChachaInit(unsafe.Pointer(&skybridgeGlobalRand.state), seed)
+	skybridgeMrandinit(unsafe.Pointer(&skybridgeM0))
+}
+
+// skybridgeCheckRuntime panics (failing the snapshot, never a call) unless the
+// runtime's random state is laid out as declared above and reseeding it
+// decides what the running M draws next.
+func skybridgeCheckRuntime() {
+	g := &skybridgeGlobalRand
+	s := &g.state
+	if !g.init || g.lock != 0 || (s.n != 32 && s.n != 28) || s.i > s.n || s.c%4 != 0 || s.c >= 16 {
+		panic("skybridge: this Go runtime's random state is not laid out as the shim expects")
+	}
+	var a, b [32]byte
+	a[0], b[0] = 1, 2
+	skybridgeReseed(a)
+	x := skybridgeRand()
+	skybridgeReseed(a)
+	y := skybridgeRand()
+	skybridgeReseed(b)
+	z := skybridgeRand()
+	if x != y || x == z {
+		panic("skybridge: reseeding this Go runtime does not reach its random state")
+	}
 }
 "#;
 
@@ -307,37 +477,96 @@ fn json_number(f: f64) -> Option<Value> {
 }
 
 /// Go source for the handler shim calling `function` of the package at `import_path`.
-pub fn handler_shim(import_path: &str, function: &str) -> String {
-    HANDLER_TEMPLATE
-        .replace("{{IMPORT}}", import_path)
+pub fn handler_shim(import_path: &str, function: &str, mode: ShimMode) -> String {
+    let (imports, tail) = match mode {
+        ShimMode::Command => ("", COMMAND_TAIL.to_string()),
+        ShimMode::Reactor => (
+            "\"strings\"\n\t\"unsafe\"\n\t",
+            REACTOR_TAIL.to_string() + HANDLER_WARMUP,
+        ),
+    };
+    let code = HANDLER_TEMPLATE.replace("{{EXTRA_IMPORTS}}", imports) + &tail;
+    code.replace("{{IMPORT}}", import_path)
         .replace("{{FUNC}}", function)
-        + EXIT_FUNC
 }
 
 /// Go source that prints what `fmt.Print(<call>)` prints, the call checked by Go's
 /// parser first (one call of an exported name, no comments, no function literals);
 /// the package is dot-imported so arguments may name its exported identifiers. Like the handler shim, a non-nil error result
 /// exits 1 and a panic exits 2, each with its message on stderr.
-pub fn call_shim(import_path: &str, call: &str) -> String {
-    CALL_TEMPLATE
-        .replace("{{IMPORT}}", import_path)
+pub fn call_shim(import_path: &str, call: &str, mode: ShimMode) -> String {
+    let (imports, tail) = match mode {
+        ShimMode::Command => ("", COMMAND_TAIL.to_string()),
+        ShimMode::Reactor => (
+            "\"io\"\n\t\"strings\"\n\t\"unsafe\"\n\t",
+            REACTOR_TAIL.to_string() + CALL_WARMUP,
+        ),
+    };
+    // The call goes in last: it is user text, and must not be searched for
+    // placeholders.
+    let code = CALL_TEMPLATE.replace("{{EXTRA_IMPORTS}}", imports) + &tail;
+    code.replace("{{IMPORT}}", import_path)
         .replace("{{CALL}}", call)
-        + EXIT_FUNC
 }
 
-const CALL_TEMPLATE: &str = r#"// Code generated by Skybridge (shim v5). DO NOT EDIT.
+/// The handler shim's warm-up: the JSON and fmt caches for the handler's
+/// parameter and result types (zero values only: user code is never called,
+/// except a type's own marshalling methods, whose panics are ignored).
+const HANDLER_WARMUP: &str = r#"
+func skybridgeWarmShim() {
+	t := reflect.TypeOf(userpkg.{{FUNC}})
+	for i := 0; i < t.NumIn(); i++ {
+		skybridgeWarmType(t.In(i))
+		if t.IsVariadic() && i == t.NumIn()-1 {
+			skybridgeWarmType(t.In(i).Elem())
+		}
+	}
+	for i := 0; i < t.NumOut(); i++ {
+		skybridgeWarmType(t.Out(i))
+	}
+	var items []json.RawMessage
+	json.Unmarshal([]byte("[1, \"a\"]"), &items)
+	json.NewEncoder(io.Discard).Encode(items)
+	bytes.TrimSpace([]byte(" "))
+}
+
+func skybridgeWarmType(t reflect.Type) {
+	defer func() { recover() }()
+	v := reflect.New(t)
+	if raw, err := json.Marshal(v.Elem().Interface()); err == nil {
+		json.Unmarshal(raw, reflect.New(t).Interface())
+	}
+	fmt.Fprint(io.Discard, v.Elem().Interface())
+}
+"#;
+
+/// The call shim's warm-up: fmt's printer for common kinds (the call itself
+/// is never run before a request).
+const CALL_WARMUP: &str = r#"
+func skybridgeWarmShim() {
+	fmt.Fprint(io.Discard, 1, 1.5, "s", true, []int{1}, map[string]int{"a": 1}, nil)
+}
+"#;
+
+const CALL_TEMPLATE: &str = r#"// Code generated by Skybridge (shim v6). DO NOT EDIT.
 package main
 
 import (
 	"fmt"
 	"os"
-
+	{{EXTRA_IMPORTS}}
 	. "{{IMPORT}}"
 )
 
-func main() {
+// skybridgeExitCode carries an exit code up to a reactor's entry point.
+type skybridgeExitCode int
+
+func skybridgeMain() {
 	defer func() {
 		if r := recover(); r != nil {
+			if c, ok := r.(skybridgeExitCode); ok {
+				panic(c)
+			}
 			fmt.Fprintf(os.Stderr, "panic: %v\n", r)
 			skybridgeExit(2)
 		}
@@ -357,7 +586,7 @@ func skybridgeReport(results ...interface{}) {
 }
 "#;
 
-const HANDLER_TEMPLATE: &str = r#"// Code generated by Skybridge (shim v5). DO NOT EDIT.
+const HANDLER_TEMPLATE: &str = r#"// Code generated by Skybridge (shim v6). DO NOT EDIT.
 //
 // Reads a JSON array of arguments on stdin (a single value for a one-parameter
 // function), calls {{FUNC}} and writes its result as JSON on stdout. With
@@ -372,18 +601,21 @@ import (
 	"io"
 	"os"
 	"reflect"
-
+	{{EXTRA_IMPORTS}}
 	userpkg "{{IMPORT}}"
 )
 
 var errorType = reflect.TypeOf((*error)(nil)).Elem()
+
+// skybridgeExitCode carries an exit code up to a reactor's entry point.
+type skybridgeExitCode int
 
 func fail(code int, format string, args ...interface{}) {
 	fmt.Fprintf(os.Stderr, format+"\n", args...)
 	skybridgeExit(code)
 }
 
-func main() {
+func skybridgeMain() {
 	fn := reflect.ValueOf(userpkg.{{FUNC}})
 	t := fn.Type()
 	raw, err := io.ReadAll(os.Stdin)
@@ -398,6 +630,9 @@ func main() {
 	func() {
 		defer func() {
 			if r := recover(); r != nil {
+				if c, ok := r.(skybridgeExitCode); ok {
+					panic(c)
+				}
 				fail(2, "panic: %v", r)
 			}
 		}()
@@ -594,7 +829,12 @@ mod tests {
 
     #[test]
     fn shims_use_only_the_go_1_12_language() {
-        for code in [handler_shim("x.y/z", "F"), call_shim("x.y/z", "F(1)")] {
+        let mut codes = Vec::new();
+        for mode in [ShimMode::Command, ShimMode::Reactor] {
+            codes.push(handler_shim("x.y/z", "F", mode));
+            codes.push(call_shim("x.y/z", "F(1)", mode));
+        }
+        for code in codes {
             for token in code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
                 assert!(
                     !matches!(token, "any" | "comparable" | "min" | "max" | "clear"),
@@ -606,14 +846,65 @@ mod tests {
 
     #[test]
     fn shims_embed_the_import_and_call() {
-        let h = handler_shim("example.com/geo", "Encode");
+        let h = handler_shim("example.com/geo", "Encode", ShimMode::Command);
         assert!(
             h.contains("userpkg \"example.com/geo\"")
                 && h.contains("reflect.ValueOf(userpkg.Encode)")
         );
-        let c = call_shim("example.com/geo", "Encode(Precision)");
+        let c = call_shim("example.com/geo", "Encode(Precision)", ShimMode::Command);
         assert!(
             c.contains(". \"example.com/geo\"") && c.contains("skybridgeReport(Encode(Precision))")
         );
+        assert!(c.contains("func main() { skybridgeMain() }") && !c.contains("wasmexport"));
+    }
+
+    #[test]
+    fn every_import_of_every_shim_is_used() {
+        // Go refuses an unused import; catch it here rather than in a deploy.
+        for mode in [ShimMode::Command, ShimMode::Reactor] {
+            for code in [
+                handler_shim("x.y/z", "F", mode),
+                call_shim("x.y/z", "F(1)", mode),
+            ] {
+                let imports = code
+                    .split("import (")
+                    .nth(1)
+                    .unwrap()
+                    .split(')')
+                    .next()
+                    .unwrap();
+                let body: String = code
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("//"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                for line in imports
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| l.starts_with('"'))
+                {
+                    let path = line.trim_matches('"');
+                    let name = path.rsplit('/').next().unwrap();
+                    assert!(
+                        body.contains(&format!("{name}.")),
+                        "{mode:?}: `{path}` is imported and not used"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reactors_export_the_entry_points_and_never_call_main() {
+        for code in [
+            handler_shim("example.com/geo", "Encode", ShimMode::Reactor),
+            call_shim("example.com/geo", "Encode(1, 2)", ShimMode::Reactor),
+        ] {
+            assert!(code.contains("func main() {}"));
+            assert!(code.contains(&format!("//go:wasmexport {HANDLE_EXPORT}\n")));
+            assert!(code.contains(&format!("//go:wasmexport {WARMUP_EXPORT}\n")));
+            assert!(!code.contains("os.Exit"), "a reactor returns its code");
+            assert!(!code.contains("{{"), "every placeholder is filled");
+        }
     }
 }

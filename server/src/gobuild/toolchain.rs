@@ -10,6 +10,8 @@ pub struct GoToolchain {
     pub path: PathBuf,
     /// `go1.27.3`-style version.
     pub version: String,
+    /// Its minor version (27 for go1.27.3): what it can build depends on it.
+    pub minor: u32,
 }
 
 /// Where to look, in order; the first candidate that runs wins.
@@ -67,6 +69,7 @@ fn probe(path: &Path) -> Result<GoToolchain, String> {
         Some(m) if m >= 21 => Ok(GoToolchain {
             path: path.to_owned(),
             version,
+            minor: m,
         }),
         Some(_) => Err(format!(
             "{version} is too old for GOOS=wasip1 (needs go1.21+)"
