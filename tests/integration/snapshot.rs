@@ -126,3 +126,26 @@ async fn uploaded_commands_run_as_before_with_merged_data_segments() {
     let e = s.invoke("hello", json!(null)).await;
     assert_eq!(e["status"], "succeeded", "{e}");
 }
+
+#[tokio::test]
+async fn a_snapshot_larger_than_the_memory_cap_fails_as_memory_limit() {
+    let repo = GitRepo::from_fixture("gosnapshot");
+    let s = TestServer::start(&[]).await;
+    let mut spec = go_fn("small", &repo.url(), json!({"handler": "State"}));
+    spec["limits"] = json!({"timeout_ms": 3000, "memory_mb": 2});
+    create(&s, spec).await;
+    let (st, d) = deploy(&s, "small").await;
+    assert_eq!(st, 201, "{d}");
+    let log = d["build_log"].as_str().unwrap();
+    assert!(log.contains("snapshot: ran"), "{log}");
+    let e = s.invoke("small", json!([0])).await;
+    assert_eq!(e["status"], "failed", "{e}");
+    assert_eq!(e["reason"], "memory_limit", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("2 MiB"), "{e}");
+    // The server is fine, and a function with room runs.
+    let mut spec = go_fn("roomy", &repo.url(), json!({"handler": "State"}));
+    spec["limits"] = json!({"timeout_ms": 3000, "memory_mb": 64});
+    create(&s, spec).await;
+    assert_eq!(deploy(&s, "roomy").await.0, 201);
+    assert_eq!(s.invoke("roomy", json!([0])).await["status"], "succeeded");
+}
