@@ -284,7 +284,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let _ = stop_tx.send(());
     server.await??;
-    let _ = std::fs::remove_dir_all(&scratch);
 
     print_table(&rows);
     if let Some(s) = sdk_rows {
@@ -686,10 +685,27 @@ where
     Ok((all, started.elapsed()))
 }
 
-fn tempfile_dir() -> anyhow::Result<PathBuf> {
+/// The bench's scratch dir (data dir, Go caches, artifacts: hundreds of MB),
+/// removed when dropped, so a run that fails half way leaves nothing behind.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempfile_dir() -> anyhow::Result<Scratch> {
     let dir = std::env::temp_dir().join(format!("skybridge-bench-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+    Ok(Scratch(dir))
 }
 
 fn ms(d: Duration) -> String {
