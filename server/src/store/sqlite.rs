@@ -487,12 +487,12 @@ impl Store for SqliteStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::{Limits, SourceInfo};
     use serde_json::json;
 
-    fn function(name: &str) -> Function {
+    pub(crate) fn function(name: &str) -> Function {
         Function {
             name: name.into(),
             backend: BackendKind::Wasm,
@@ -514,7 +514,7 @@ mod tests {
         }
     }
 
-    async fn store() -> (tempfile::TempDir, SqliteStore) {
+    pub(crate) async fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStore::open(&dir.path().join("db.sqlite"))
             .await
