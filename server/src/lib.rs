@@ -13,6 +13,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod contract;
+pub mod detach;
 pub mod error;
 pub mod executions;
 pub mod functions;

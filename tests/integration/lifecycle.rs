@@ -316,3 +316,36 @@ async fn sixteen_concurrent_sync_invokes_all_succeed_and_metrics_count_them() {
         "routes are labelled by template"
     );
 }
+
+/// A client that hangs up mid-invoke does not cancel the run: the server keeps
+/// running it on its own, and records how it ended.
+#[tokio::test]
+async fn a_sync_invoke_finishes_after_its_client_hangs_up() {
+    let s = TestServer::start(&[]).await;
+    s.deploy_wasm("g", guest_module(), json!({}), json!({}))
+        .await;
+    let hung_up = s
+        .http
+        .post(s.url("/api/v1/functions/g/invoke"))
+        .json(&json!({"input": {"mode": "sleep", "ms": 1500}}))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(
+        hung_up.as_ref().is_err_and(|e| e.is_timeout()),
+        "{hung_up:?}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (st, page) = s.get("/api/v1/functions/g/executions").await;
+        assert_eq!(st, 200, "{page}");
+        let e = &page["items"][0];
+        if e["status"] == "succeeded" {
+            assert_eq!(e["output"], "slept", "{e}");
+            break;
+        }
+        assert_eq!(e["status"], "running", "{page}");
+        assert!(std::time::Instant::now() < deadline, "{page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

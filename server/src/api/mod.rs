@@ -56,16 +56,16 @@ pub struct AppState {
     pub api_stats: Arc<admin::ApiStats>,
 }
 
-/// Runs `work` as its own task and waits for it. Dropping the request (a client
-/// hang-up) then cannot cancel it half-way: a build still records its deployment,
-/// a delete still clears the live cache.
+/// Runs `work` so that dropping the request (a client hang-up) cannot cancel it
+/// half-way: a build still records its deployment, a delete still clears the
+/// live cache (see [`crate::detach`]).
 pub async fn detached<T: Send + 'static>(
     work: impl std::future::Future<Output = Result<T, AppError>> + Send + 'static,
 ) -> Result<T, AppError> {
     use tracing::Instrument;
-    tokio::spawn(work.in_current_span())
+    crate::detach::finish_even_if_dropped(work.in_current_span())
         .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("request task failed: {e}")))?
+        .map_err(|_| AppError::Internal(anyhow::anyhow!("request task panicked")))?
 }
 
 /// The application router over `state`.

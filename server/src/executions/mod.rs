@@ -178,16 +178,10 @@ impl Executions {
         );
         rec.started_at = Some(rec.created_at);
         self.writer.write(rec.clone()).await;
-        // A spawned task finishes and records the run even if the client hangs up.
-        let run = tokio::spawn(tracing::Instrument::in_current_span(run(
-            live,
-            rec,
-            self.runner(),
-            mode,
-        )));
-        let (rec, unavailable) = run
+        let run = tracing::Instrument::in_current_span(run(live, rec, self.runner(), mode));
+        let (rec, unavailable) = crate::detach::finish_even_if_dropped(run)
             .await
-            .map_err(|e| anyhow::anyhow!("invocation task failed: {e}"))?;
+            .map_err(|_| anyhow::anyhow!("invocation task failed: it panicked"))?;
         match unavailable {
             Some(e) => Err(e.into()),
             None => Ok(rec),
