@@ -21,10 +21,13 @@ use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 
 use sha2::Digest as _;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use futures::FutureExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{
     Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig,
@@ -548,28 +551,40 @@ impl Runnable for WasmRunnable {
             }
         };
         let remaining = limit.saturating_sub(started.elapsed());
-        // The guest runs right here, on the async worker: it yields at every
-        // epoch tick (`guest_store`), so a CPU-bound function holds a worker
-        // for one tick at most, and a short call pays no thread hand-off.
         let run = Run {
-            engine: &self.engine,
-            pre: &self.pre,
+            engine: self.engine.clone(),
+            pre: self.pre.clone(),
             entry: self.entry,
             slot,
         };
-        Ok(run_instance(run, req, remaining).await)
+        // A run starts on the async worker that took it: most calls end within
+        // this first slice (the guest yields at the next epoch tick at the
+        // latest), paying no thread hand-off. A run still going after it (a busy
+        // loop, a sleep) goes on on a blocking thread, so long guests never keep
+        // the workers from the sockets and timers they serve.
+        let mut run = Box::pin(AssertUnwindSafe(run_instance(run, req, remaining)).catch_unwind());
+        let outcome = match futures::poll!(run.as_mut()) {
+            Poll::Ready(outcome) => outcome,
+            Poll::Pending => {
+                let handle = tokio::runtime::Handle::current();
+                tokio::task::spawn_blocking(move || handle.block_on(run))
+                    .await
+                    .map_err(|e| BackendError::Io(std::io::Error::other(e)))?
+            }
+        };
+        outcome.map_err(|_| BackendError::Io(std::io::Error::other("the wasm run panicked")))
     }
 }
 
 /// One run's module and the resources it holds.
-struct Run<'a> {
-    engine: &'a Engine,
-    pre: &'a InstancePre<Guest>,
+struct Run {
+    engine: Engine,
+    pre: InstancePre<Guest>,
     entry: Entry,
     slot: OwnedSemaphorePermit,
 }
 
-async fn run_instance(run: Run<'_>, req: RunRequest, timeout: Duration) -> RunOutcome {
+async fn run_instance(run: Run, req: RunRequest, timeout: Duration) -> RunOutcome {
     let Run {
         engine,
         pre,
@@ -585,7 +600,7 @@ async fn run_instance(run: Run<'_>, req: RunRequest, timeout: Duration) -> RunOu
         &req.env,
         std::slice::from_ref(&req.function),
     );
-    let mut store = guest_store(engine, wasi, req.limits.memory_mb as usize * MIB);
+    let mut store = guest_store(&engine, wasi, req.limits.memory_mb as usize * MIB);
 
     let started = Instant::now();
     let control = req.control.clone();
