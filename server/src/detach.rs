@@ -43,8 +43,9 @@ struct Detach<O: Send + 'static>(Option<Rest<O>>);
 
 impl<O: Send + 'static> Drop for Detach<O> {
     fn drop(&mut self) {
-        // Outside a runtime (it is shutting down) the work is dropped: what it
-        // holds releases itself.
+        // Dropped on a thread with no runtime to spawn on, the work is dropped
+        // too: what it holds releases itself. (A runtime that is shutting down
+        // takes the task and drops it the same way.)
         if let (Some(rest), Ok(rt)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
             rt.spawn(rest);
         }

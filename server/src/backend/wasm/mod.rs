@@ -551,18 +551,20 @@ impl Runnable for WasmRunnable {
             }
         };
         let remaining = limit.saturating_sub(started.elapsed());
-        let run = Run {
-            engine: self.engine.clone(),
-            pre: self.pre.clone(),
-            entry: self.entry,
-            slot,
-        };
         // A run starts on the async worker that took it: most calls end within
         // this first slice (the guest yields at the next epoch tick at the
         // latest), paying no thread hand-off. A run still going after it (a busy
         // loop, a sleep) goes on on a blocking thread, so long guests never keep
         // the workers from the sockets and timers they serve.
-        let mut run = Box::pin(AssertUnwindSafe(run_instance(run, req, remaining)).catch_unwind());
+        let run = run_instance(
+            self.engine.clone(),
+            self.pre.clone(),
+            self.entry,
+            slot,
+            req,
+            remaining,
+        );
+        let mut run = Box::pin(AssertUnwindSafe(run).catch_unwind());
         let outcome = match futures::poll!(run.as_mut()) {
             Poll::Ready(outcome) => outcome,
             Poll::Pending => {
@@ -576,21 +578,15 @@ impl Runnable for WasmRunnable {
     }
 }
 
-/// One run's module and the resources it holds.
-struct Run {
+/// One run on a fresh instance; `slot` is held until the instance is gone.
+async fn run_instance(
     engine: Engine,
     pre: InstancePre<Guest>,
     entry: Entry,
     slot: OwnedSemaphorePermit,
-}
-
-async fn run_instance(run: Run, req: RunRequest, timeout: Duration) -> RunOutcome {
-    let Run {
-        engine,
-        pre,
-        entry,
-        slot,
-    } = run;
+    req: RunRequest,
+    timeout: Duration,
+) -> RunOutcome {
     let stdout = CappedOutput::new(req.max_output_bytes);
     let stderr = CappedOutput::new(req.max_output_bytes);
     let wasi = wasi_ctx(
