@@ -116,9 +116,7 @@ pub async fn run(
     for _ in 0..n {
         tokio::time::sleep(pace).await;
         let t = Instant::now();
-        let r = client.get(format!("{base}/healthcheck")).send().await?;
-        ensure!(r.status() == 200, "healthcheck: {}", r.status());
-        r.bytes().await?;
+        super::healthcheck(client, base).await?;
         lat.push(t.elapsed());
     }
     let paced_http = summarize(

@@ -685,6 +685,14 @@ where
     Ok((all, started.elapsed()))
 }
 
+/// One `GET /healthcheck`, read to the end: what HTTP alone costs.
+async fn healthcheck(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    let r = client.get(format!("{base}/healthcheck")).send().await?;
+    anyhow::ensure!(r.status() == 200, "healthcheck: {}", r.status());
+    r.bytes().await?;
+    Ok(())
+}
+
 /// The bench's scratch dir (data dir, Go caches, artifacts: hundreds of MB),
 /// removed when dropped, so a run that fails half way leaves nothing behind.
 struct Scratch(PathBuf);

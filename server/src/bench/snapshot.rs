@@ -114,15 +114,10 @@ pub async fn run(
     // What HTTP alone costs here, back to back like the invoke row: the
     // part of that row no backend work can remove.
     eprintln!("snapshot: HTTP round trips alone...");
-    let (health, http) = (format!("{base}/healthcheck"), client.clone());
+    let (http, base_url) = (client.clone(), base.to_string());
     let (lat, wall) = drive(1, requests, move || {
-        let (client, url) = (http.clone(), health.clone());
-        async move {
-            let r = client.get(&url).send().await?;
-            anyhow::ensure!(r.status() == 200, "healthcheck: {}", r.status());
-            r.bytes().await?;
-            Ok(())
-        }
+        let (client, base) = (http.clone(), base_url.clone());
+        async move { super::healthcheck(&client, &base).await }
     })
     .await?;
     rows.push(summarize(
