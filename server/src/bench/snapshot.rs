@@ -83,6 +83,7 @@ pub async fn run(
         ("`_start`, data segments merged, in-process", compacted),
         ("snapshot, fresh instance per call, in-process", snapshot),
     ] {
+        eprintln!("{name}...");
         let request = subject.request.clone();
         let (lat, wall) = drive(1, requests, move || {
             let (runnable, request): (Arc<dyn Runnable>, _) = (runnable.clone(), request.clone());

@@ -112,8 +112,8 @@ pub trait Store: Send + Sync + 'static {
     /// Whether any function still uses the source with this digest.
     async fn source_in_use(&self, digest: &str) -> StoreResult<bool>;
 
-    /// Inserts or updates executions in one transaction. Rows whose function is
-    /// gone are skipped (the function was deleted mid-run), not an error.
+    /// Inserts or updates executions, all of them or none. Rows whose function
+    /// is gone are skipped (the function was deleted mid-run), not an error.
     async fn upsert_executions(&self, batch: &[ExecutionRecord]) -> StoreResult<()>;
     /// One execution.
     async fn get_execution(&self, id: Uuid) -> StoreResult<Option<ExecutionRecord>>;

@@ -21,6 +21,10 @@ use crate::model::{
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One connection for execution records, the hot write path: its page
+    /// cache stays valid between commits, which a connection taken from
+    /// `pool` in turn would have to reread (the others wrote in between).
+    writes: SqlitePool,
 }
 
 const FINAL_STATUSES: &str = "('succeeded','failed','timed_out')";
@@ -39,10 +43,14 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        let writes = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool, writes })
     }
 }
 
@@ -148,6 +156,77 @@ fn execution_row(r: &SqliteRow) -> StoreResult<ExecutionRecord> {
         started_at: opt_from_ms(r.try_get("started_at")?)?,
         finished_at: opt_from_ms(r.try_get("finished_at")?)?,
     })
+}
+
+/// Execution rows per upsert statement (18 parameters each, well under
+/// SQLite's 32,766).
+const ROWS_PER_UPSERT: usize = 64;
+
+/// Upserts `chunk` in one statement, inside a transaction. A row whose
+/// function is gone (deleted while the execution ran) fails the statement,
+/// which SQLite undoes alone; the rows are then written one by one and that
+/// one skipped.
+async fn upsert_chunk(
+    conn: &mut sqlx::SqliteConnection,
+    chunk: &[ExecutionRecord],
+) -> StoreResult<()> {
+    let skipped = |e: &ExecutionRecord| {
+        tracing::debug!(execution = %e.id, function = %e.function,
+            "function deleted while its execution ran; record dropped");
+    };
+    match upsert_rows(conn, chunk).await {
+        Err(e) if is_foreign_key_violation(&e) && chunk.len() == 1 => skipped(&chunk[0]),
+        Err(e) if is_foreign_key_violation(&e) => {
+            for rec in chunk {
+                match upsert_rows(conn, std::slice::from_ref(rec)).await {
+                    Err(e) if is_foreign_key_violation(&e) => skipped(rec),
+                    r => r?,
+                }
+            }
+        }
+        r => r?,
+    }
+    Ok(())
+}
+
+async fn upsert_rows(
+    conn: &mut sqlx::SqliteConnection,
+    rows: &[ExecutionRecord],
+) -> Result<(), sqlx::Error> {
+    let mut q = sqlx::QueryBuilder::new(
+        "INSERT INTO executions (id, function, deployment_id, backend, status, input, stdout, stderr,
+            stdout_truncated, stderr_truncated, exit_code, reason, message, duration_ms,
+            callback_url, created_at, started_at, finished_at) ",
+    );
+    q.push_values(rows, |mut b, e| {
+        b.push_bind(e.id.to_string())
+            .push_bind(e.function.clone())
+            .push_bind(e.deployment_id.to_string())
+            .push_bind(e.backend.as_str())
+            .push_bind(e.status.as_str())
+            .push_bind(to_json(&e.input))
+            .push_bind(e.stdout.clone())
+            .push_bind(e.stderr.clone())
+            .push_bind(e.stdout_truncated)
+            .push_bind(e.stderr_truncated)
+            .push_bind(e.exit_code)
+            .push_bind(e.reason.clone())
+            .push_bind(e.message.clone())
+            .push_bind(e.duration_ms.map(|v| v as i64))
+            .push_bind(e.callback_url.clone())
+            .push_bind(ms(e.created_at))
+            .push_bind(e.started_at.map(ms))
+            .push_bind(e.finished_at.map(ms));
+    });
+    q.push(
+        " ON CONFLICT(id) DO UPDATE SET status = excluded.status, stdout = excluded.stdout,
+            stderr = excluded.stderr, stdout_truncated = excluded.stdout_truncated,
+            stderr_truncated = excluded.stderr_truncated, exit_code = excluded.exit_code,
+            reason = excluded.reason, message = excluded.message,
+            duration_ms = excluded.duration_ms, started_at = excluded.started_at,
+            finished_at = excluded.finished_at",
+    );
+    q.build().execute(conn).await.map(drop)
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -364,48 +443,17 @@ impl Store for SqliteStore {
     }
 
     async fn upsert_executions(&self, batch: &[ExecutionRecord]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        for e in batch {
-            let res = sqlx::query(
-                "INSERT INTO executions (id, function, deployment_id, backend, status, input, stdout, stderr,
-                    stdout_truncated, stderr_truncated, exit_code, reason, message, duration_ms,
-                    callback_url, created_at, started_at, finished_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT(id) DO UPDATE SET status = excluded.status, stdout = excluded.stdout,
-                    stderr = excluded.stderr, stdout_truncated = excluded.stdout_truncated,
-                    stderr_truncated = excluded.stderr_truncated, exit_code = excluded.exit_code,
-                    reason = excluded.reason, message = excluded.message,
-                    duration_ms = excluded.duration_ms, started_at = excluded.started_at,
-                    finished_at = excluded.finished_at",
-            )
-            .bind(e.id.to_string())
-            .bind(&e.function)
-            .bind(e.deployment_id.to_string())
-            .bind(e.backend.as_str())
-            .bind(e.status.as_str())
-            .bind(to_json(&e.input))
-            .bind(&e.stdout)
-            .bind(&e.stderr)
-            .bind(e.stdout_truncated)
-            .bind(e.stderr_truncated)
-            .bind(e.exit_code)
-            .bind(&e.reason)
-            .bind(&e.message)
-            .bind(e.duration_ms.map(|v| v as i64))
-            .bind(&e.callback_url)
-            .bind(ms(e.created_at))
-            .bind(e.started_at.map(ms))
-            .bind(e.finished_at.map(ms))
-            .execute(&mut *tx)
-            .await;
-            match res {
-                Ok(_) => {}
-                Err(err) if is_foreign_key_violation(&err) => {
-                    tracing::debug!(execution = %e.id, function = %e.function,
-                        "function deleted while its execution ran; record dropped");
-                }
-                Err(err) => return Err(err.into()),
+        let mut conn = self.writes.acquire().await?;
+        if batch.len() <= ROWS_PER_UPSERT {
+            // One statement is atomic on its own: no BEGIN/COMMIT round trips.
+            match upsert_rows(&mut conn, batch).await {
+                Err(e) if is_foreign_key_violation(&e) => {} // sorted out below
+                r => return Ok(r?),
             }
+        }
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        for chunk in batch.chunks(ROWS_PER_UPSERT) {
+            upsert_chunk(&mut tx, chunk).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -588,6 +636,31 @@ pub(crate) mod tests {
             .await
             .unwrap();
         assert!(s.get_execution(kept.id).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn batches_over_one_statement_land_whole_around_deleted_functions() {
+        let (_d, s) = store().await;
+        s.create_function(&function("a")).await.unwrap();
+        let mut batch: Vec<_> = (0..2 * ROWS_PER_UPSERT + 3)
+            .map(|_| finished("a"))
+            .collect();
+        batch[ROWS_PER_UPSERT + 1] = finished("gone");
+        s.upsert_executions(&batch).await.unwrap();
+        for (i, e) in batch.iter().enumerate() {
+            let got = s.get_execution(e.id).await.unwrap();
+            assert_eq!(got.is_some(), i != ROWS_PER_UPSERT + 1, "record {i}");
+        }
+        // Later states replace earlier ones, in a batch of any size.
+        for e in &mut batch {
+            e.status = ExecutionStatus::Failed;
+        }
+        s.upsert_executions(&batch).await.unwrap();
+        let got = s
+            .get_execution(batch[2 * ROWS_PER_UPSERT].id)
+            .await
+            .unwrap();
+        assert_eq!(got.unwrap().status, ExecutionStatus::Failed);
     }
 
     #[tokio::test]
