@@ -164,27 +164,30 @@ const ROWS_PER_UPSERT: usize = 64;
 
 /// Upserts `chunk` in one statement, inside a transaction. A row whose
 /// function is gone (deleted while the execution ran) fails the statement,
-/// which SQLite undoes alone; the rows are then written one by one and that
-/// one skipped.
+/// which SQLite undoes alone; the rows are then written one by one.
 async fn upsert_chunk(
     conn: &mut sqlx::SqliteConnection,
     chunk: &[ExecutionRecord],
 ) -> StoreResult<()> {
-    let skipped = |e: &ExecutionRecord| {
-        tracing::debug!(execution = %e.id, function = %e.function,
-            "function deleted while its execution ran; record dropped");
-    };
     match upsert_rows(conn, chunk).await {
-        Err(e) if is_foreign_key_violation(&e) && chunk.len() == 1 => skipped(&chunk[0]),
-        Err(e) if is_foreign_key_violation(&e) => {
-            for rec in chunk {
-                match upsert_rows(conn, std::slice::from_ref(rec)).await {
-                    Err(e) if is_foreign_key_violation(&e) => skipped(rec),
-                    r => r?,
-                }
+        Err(e) if is_foreign_key_violation(&e) => upsert_each(conn, chunk).await,
+        r => Ok(r?),
+    }
+}
+
+/// Upserts `rows` one statement each, skipping those whose function is gone.
+async fn upsert_each(
+    conn: &mut sqlx::SqliteConnection,
+    rows: &[ExecutionRecord],
+) -> StoreResult<()> {
+    for e in rows {
+        match upsert_rows(conn, std::slice::from_ref(e)).await {
+            Err(err) if is_foreign_key_violation(&err) => {
+                tracing::debug!(execution = %e.id, function = %e.function,
+                    "function deleted while its execution ran; record dropped");
             }
+            r => r?,
         }
-        r => r?,
     }
     Ok(())
 }
@@ -444,16 +447,21 @@ impl Store for SqliteStore {
 
     async fn upsert_executions(&self, batch: &[ExecutionRecord]) -> StoreResult<()> {
         let mut conn = self.writes.acquire().await?;
-        if batch.len() <= ROWS_PER_UPSERT {
-            // One statement is atomic on its own: no BEGIN/COMMIT round trips.
+        // One statement is atomic on its own: no BEGIN/COMMIT round trips.
+        let one_statement = batch.len() <= ROWS_PER_UPSERT;
+        if one_statement {
             match upsert_rows(&mut conn, batch).await {
-                Err(e) if is_foreign_key_violation(&e) => {} // sorted out below
+                Err(e) if is_foreign_key_violation(&e) => {} // one by one, below
                 r => return Ok(r?),
             }
         }
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        for chunk in batch.chunks(ROWS_PER_UPSERT) {
-            upsert_chunk(&mut tx, chunk).await?;
+        if one_statement {
+            upsert_each(&mut tx, batch).await?;
+        } else {
+            for chunk in batch.chunks(ROWS_PER_UPSERT) {
+                upsert_chunk(&mut tx, chunk).await?;
+            }
         }
         tx.commit().await?;
         Ok(())
