@@ -15,6 +15,7 @@
 //! that also cancels a guest blocked in a host call such as a sleep.
 
 mod compact;
+mod reaper;
 pub mod snapshot;
 
 use std::collections::BTreeMap;
@@ -37,6 +38,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
+use self::reaper::Reaper;
 use super::output::CappedOutput;
 use super::{
     Backend, BackendError, BackendHealth, BuiltArtifact, RunOutcome, RunRequest, Runnable,
@@ -282,6 +284,7 @@ pub struct WasmBackend {
     init: Init,
     cache: ArtifactCache,
     slots: Arc<Semaphore>,
+    reaper: Reaper<Spent>,
     config: WasmConfig,
     max_memory_mb: u32,
     compat: String,
@@ -334,6 +337,8 @@ impl WasmBackend {
                 }
             })?;
 
+        let reaper = Reaper::start("wasm-reaper")?;
+
         let mut h = Sha256Hasher::default();
         engine.precompile_compatibility_hash().hash(&mut h);
         let compat = hex::encode(h.0.finalize());
@@ -347,6 +352,7 @@ impl WasmBackend {
             },
             cache,
             slots: Arc::new(Semaphore::new(config.max_instances as usize)),
+            reaper,
             config: config.clone(),
             max_memory_mb: limits.max_memory_mb,
             compat,
@@ -404,6 +410,7 @@ impl WasmBackend {
             entry,
             engine: self.engine.clone(),
             slots: self.slots.clone(),
+            reaper: self.reaper.clone(),
         }))
     }
 }
@@ -532,7 +539,12 @@ struct WasmRunnable {
     entry: Entry,
     engine: Engine,
     slots: Arc<Semaphore>,
+    reaper: Reaper<Spent>,
 }
+
+/// A spent instance and the slot it holds: the slot is free again once the
+/// store is gone.
+type Spent = (Store<Guest>, OwnedSemaphorePermit);
 
 #[async_trait]
 impl Runnable for WasmRunnable {
@@ -561,6 +573,7 @@ impl Runnable for WasmRunnable {
             self.pre.clone(),
             self.entry,
             slot,
+            self.reaper.clone(),
             req,
             remaining,
         );
@@ -578,12 +591,14 @@ impl Runnable for WasmRunnable {
     }
 }
 
-/// One run on a fresh instance; `slot` is held until the instance is gone.
+/// One run on a fresh instance; `slot` is held until `reaper` has dropped it.
+#[allow(clippy::too_many_arguments)]
 async fn run_instance(
     engine: Engine,
     pre: InstancePre<Guest>,
     entry: Entry,
     slot: OwnedSemaphorePermit,
+    reaper: Reaper<Spent>,
     req: RunRequest,
     timeout: Duration,
 ) -> RunOutcome {
@@ -632,11 +647,8 @@ async fn run_instance(
     };
     let duration = started.elapsed();
     let memory_denied = store.data().memory.denied;
-    // Resetting the instance's memory for reuse takes tens of microseconds for
-    // a Go heap: do it as a task of its own, which runs once this one yields
-    // (after the answer is on its way), not before. The slot is free again
-    // only once the store is gone.
-    tokio::spawn(async move { drop((store, slot)) });
+    // Resetting the instance for reuse waits until the answer is on its way.
+    reaper.reap((store, slot));
 
     let (out, out_trunc) = stdout.take();
     let (err, err_trunc) = stderr.take();
