@@ -226,18 +226,6 @@ fn run() -> Step<i32> {
     let fixed = Fixed::new()?;
     let mut pipe = config_pipe();
     let cfg = read_config(&mut pipe)?;
-    let mut flags = libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
-    if cfg.net.is_none() {
-        // A sandbox with a network got its namespace from the clone, for
-        // the server to move the veth into.
-        flags |= libc::CLONE_NEWNET;
-    }
-    // SAFETY: unshare on this single-threaded process.
-    check(
-        unsafe { libc::unshare(flags) },
-        Stage::Namespaces,
-        "unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)",
-    )?;
     let launch = Launch::new(&cfg, fixed);
     build_root(&cfg)?;
     let host = cfg.hostname.as_bytes();

@@ -165,13 +165,13 @@ pub struct Driver {
     spares: Arc<Spares>,
 }
 
-/// inits started ahead of time, in fresh pid and mount namespaces, blocked
-/// reading their configuration: nothing of a function is in them yet, and
-/// each serves one sandbox, which then enters its own network, ipc, uts
-/// and cgroup namespaces and builds its root. Starting one (a `clone` and
-/// the `execve` of init, about a millisecond here) is thus off the path of
-/// a cold invocation. Sandboxes with a network start their own init (their
-/// network namespace must exist before init runs, for the veth).
+/// inits started ahead of time, in their own pid, mount, network, ipc and
+/// uts namespaces, blocked reading their configuration: nothing of a
+/// function is in them yet, and each serves one sandbox, which then gets
+/// its cgroup (and cgroup namespace), its root and, with a network, the
+/// veth moved into its namespace. Starting one (a `clone` that makes the
+/// namespaces and the `execve` of init, about 1.5 ms here) is thus off the
+/// path of a cold invocation.
 pub struct Spares {
     init: CString,
     target: usize,
@@ -211,7 +211,7 @@ impl Spares {
                 if !missing {
                     break;
                 }
-                match spawn::spawn(&spares.init, false) {
+                match spawn::spawn(&spares.init) {
                     Ok(sp) => spares.ready.lock().expect("spares lock").push(sp),
                     Err(e) => {
                         eprintln!("skybridge-jail: starting a spare init: {e}");
@@ -397,15 +397,9 @@ impl Driver {
         // init starts at once and builds what it can while the cgroup (and
         // the network) are prepared here; it waits for GO to start the
         // function.
-        let spare = if bridge.is_none() {
-            self.spares.take()
-        } else {
-            None
-        };
-        let sp = match spare {
+        let sp = match self.spares.take() {
             Some(sp) => sp,
-            None => spawn::spawn(&self.init, bridge.is_some())
-                .map_err(io_err("starting the sandbox"))?,
+            None => spawn::spawn(&self.init).map_err(io_err("starting the sandbox"))?,
         };
         self.live.inc();
         let address = spec.network.as_ref().map(Lease::addr);
