@@ -124,7 +124,8 @@ pub struct JailConfig {
     pub nofile: u32,
     /// Sandbox set-up taking longer fails the execution, ms.
     pub setup_timeout_ms: u64,
-    /// Sandbox inits started ahead of time, in fresh namespaces, holding
+    /// Sandbox inits started ahead of time, in their own pid, mount,
+    /// network, ipc and uts namespaces, holding
     /// nothing of any function (each serves one sandbox): a cold start then
     /// skips starting one. 0 turns them off.
     pub spare_inits: u32,

@@ -1,12 +1,11 @@
 //! `skybridge-jail-init`: pid 1 of every Linux sandbox.
 //!
-//! The server starts it in new pid and mount namespaces (and a new network
-//! namespace when the sandbox has a network: the server moves its veth
-//! there) with five fds: the function's stdin, stdout and stderr (0–2), the
+//! The server starts it in new pid, mount, network, ipc and uts namespaces
+//! (with a network, the server moves the sandbox's veth into that network
+//! namespace) with five fds: the function's stdin, stdout and stderr (0–2), the
 //! config pipe (3) and a report pipe (4). It then:
 //!
-//! 1. dies with the server (`PR_SET_PDEATHSIG`), reads its [`InitConfig`]
-//!    and enters new network (unless it has one), ipc and uts namespaces;
+//! 1. dies with the server (`PR_SET_PDEATHSIG`) and reads its [`InitConfig`];
 //! 2. builds the root: a tmpfs holding only the function's binary
 //!    (read-only), `/dev/{null,zero,random,urandom}`, a size-capped `/tmp`,
 //!    its own `/proc` (`/proc/sys` read-only) and a few `/etc` files;

@@ -1,8 +1,8 @@
-//! Starting a sandbox's init: one `clone` into new pid and mount namespaces
-//! (and a network namespace when the sandbox has a network), then `execve`
-//! of the small `skybridge-jail-init` binary. init itself enters the other
-//! namespaces, while the server prepares the sandbox's cgroup: creating a
-//! network namespace is the costliest step, and need not hold up either.
+//! Starting a sandbox's init: one `clone` into new pid, mount, network, ipc
+//! and uts namespaces, then `execve` of the small `skybridge-jail-init`
+//! binary. Creating a network namespace is the costliest step (~0.5 ms), so
+//! it belongs to the clone, which spare inits make before any invocation
+//! needs them; init enters only the cgroup namespace itself.
 //!
 //! The server is multi-threaded, so the child runs `vfork`-style
 //! (`CLONE_VM | CLONE_VFORK`, on a stack of its own, like `posix_spawn`): it
