@@ -21,6 +21,9 @@ pub struct JailRows {
     /// A `GET /healthcheck` at the warm rows' pace: what a request costs
     /// this machine after an idle gap, with no function at all.
     paced_http: Row,
+    /// Calls of the warm row that found a warm jail, of `warm_calls`.
+    warm_hits: usize,
+    warm_calls: usize,
 }
 
 /// Why the jail rows cannot run here, if they cannot.
@@ -104,10 +107,14 @@ pub async fn run(
     let pace = Duration::from_millis(30);
     let warm = measure(client, base, "bench-jail-warm", input, n, Some(pace)).await?;
     let after = metric(client, base, hits).await?;
+    // A refill now and then outlasts the pace (a fresh network namespace
+    // can wait milliseconds for the kernel's cleanup of used ones): such a
+    // call sets its own jail up, as a cold one does. The row is the warm
+    // path only if nearly every call took it.
+    let warm_hits = (after - before) as usize;
     ensure!(
-        after - before >= (n + 2) as f64,
-        "only {} of {} warm invocations found a warm jail",
-        after - before,
+        warm_hits * 100 >= (n + 2) * 98,
+        "only {warm_hits} of {} warm invocations found a warm jail",
         n + 2
     );
     eprintln!("jail: paced HTTP round trips, {n} times...");
@@ -130,6 +137,8 @@ pub async fn run(
         cold,
         warm,
         paced_http,
+        warm_hits,
+        warm_calls: n + 2,
     })
 }
 
@@ -160,6 +169,10 @@ impl JailRows {
             "target jail warm invoke p50 <= 0.5 ms through HTTP: {warm_ms:.3} ms ({}; an HTTP round trip alone at that pace: {:.3} ms)",
             verdict(warm_ms <= 0.5),
             self.paced_http.p50.as_secs_f64() * 1e3
+        );
+        println!(
+            "(the warm row: {} of {} calls found a warm jail)",
+            self.warm_hits, self.warm_calls
         );
     }
 }
