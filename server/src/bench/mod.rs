@@ -4,10 +4,13 @@
 //! The floor is what no server can beat: the wasm backend instantiating and running
 //! the same module in-process, with no HTTP, no store and no queue. The server is
 //! then started in-process on 127.0.0.1:0 with a fresh data dir and driven over
-//! loopback HTTP (keep-alive) at each concurrency. Client and server share this
-//! machine's cores, as they would under any local load generator.
+//! loopback HTTP (keep-alive) at each concurrency, from a lean client
+//! (`http.rs`) so the rows time the server rather than a client library. Client
+//! and server share this machine's cores, as they would under any local load
+//! generator.
 
 mod docker;
+mod http;
 mod jail;
 mod sdk;
 mod snapshot;
@@ -224,10 +227,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if !r.status().is_success() {
         bail!("deploy failed: {}", r.text().await?);
     }
-    let url = format!("{base}/api/v1/functions/bench/invoke");
-    let body = Arc::new(serde_json::to_vec(&json!({ "input": input }))?);
+    let lean = http::LeanClient::new(&base)?;
+    let body = serde_json::to_vec(&json!({ "input": input }))?;
+    let invoke = http_invoke(&lean, "/api/v1/functions/bench/invoke", &body);
     for &c in &args.concurrency {
-        let (lat, wall) = drive(c, args.requests, http_invoke(&client, &url, &body)).await?;
+        let (lat, wall) = drive(c, args.requests, invoke.clone()).await?;
         rows.push(summarize("HTTP sync invoke", c, lat, wall));
     }
     let sdk_rows = match &args.sdks {
@@ -235,7 +239,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         None => None,
     };
     let go_rows = match go {
-        Some(g) => Some(g.run(&client, &base, args.requests, args.rss_calls).await?),
+        Some(g) => Some(
+            g.run(&client, &lean, &base, args.requests, args.rss_calls)
+                .await?,
+        ),
         None => None,
     };
     let mut jail_rows = None;
@@ -388,6 +395,7 @@ impl GoBench {
     async fn run(
         self,
         client: &reqwest::Client,
+        lean: &http::LeanClient,
         base: &str,
         requests: usize,
         rss_calls: usize,
@@ -551,6 +559,7 @@ impl GoBench {
                 build_log: &build_log,
             },
             client,
+            lean,
             base,
             requests,
             rss_calls,
@@ -619,8 +628,41 @@ impl GoRows {
     }
 }
 
-/// A sync invoke through HTTP that must succeed, as [`drive`] runs it.
+/// A sync invoke through HTTP that must succeed, as [`drive`] runs it, from
+/// the lean client (the server's share of a call; see `http.rs`).
 fn http_invoke(
+    client: &http::LeanClient,
+    path: &str,
+    body: &[u8],
+) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>
+       + Send
+       + Sync
+       + Clone
+       + 'static {
+    #[derive(serde::Deserialize)]
+    struct Execution {
+        status: String,
+    }
+    let (client, req) = (
+        client.clone(),
+        Arc::new(http::Request::post_json(path, body)),
+    );
+    move || {
+        let (client, req) = (client.clone(), req.clone());
+        Box::pin(async move {
+            let (status, body) = client.send(&req).await?;
+            let e: Execution = serde_json::from_slice(&body)
+                .with_context(|| format!("invoke: {status} {}", String::from_utf8_lossy(&body)))?;
+            if status != 200 || e.status != "succeeded" {
+                bail!("invoke failed: {status} {}", String::from_utf8_lossy(&body));
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The same through reqwest, a client library's whole path.
+fn reqwest_invoke(
     client: &reqwest::Client,
     url: &str,
     body: &Arc<Vec<u8>>,
@@ -685,7 +727,14 @@ where
     Ok((all, started.elapsed()))
 }
 
-/// One `GET /healthcheck`, read to the end: what HTTP alone costs.
+/// One `GET /healthcheck` from the lean client: what HTTP alone costs.
+async fn lean_healthcheck(client: &http::LeanClient, req: &http::Request) -> anyhow::Result<()> {
+    let (status, _) = client.send(req).await?;
+    anyhow::ensure!(status == 200, "healthcheck: {status}");
+    Ok(())
+}
+
+/// One `GET /healthcheck` through reqwest, read to the end.
 async fn healthcheck(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
     let r = client.get(format!("{base}/healthcheck")).send().await?;
     anyhow::ensure!(r.status() == 200, "healthcheck: {}", r.status());

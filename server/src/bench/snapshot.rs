@@ -47,6 +47,7 @@ pub async fn run(
     backend: &WasmBackend,
     subject: Subject<'_>,
     client: &reqwest::Client,
+    lean: &super::http::LeanClient,
     base: &str,
     requests: usize,
     rss_calls: usize,
@@ -102,11 +103,11 @@ pub async fn run(
         rows.push(summarize(name, 1, lat, wall));
     }
 
-    let url = format!("{base}/api/v1/functions/{}/invoke", subject.function);
-    let body = Arc::new(serde_json::to_vec(
+    let path = format!("/api/v1/functions/{}/invoke", subject.function);
+    let body = serde_json::to_vec(
         &json!({"input": serde_json::from_slice::<Value>(&subject.request.stdin)?}),
-    )?);
-    let invoke = super::http_invoke(client, &url, &body);
+    )?;
+    let invoke = super::http_invoke(lean, &path, &body);
     for c in [1, 16] {
         eprintln!("snapshot: HTTP sync invokes at concurrency {c}...");
         let (lat, wall) = drive(c, requests, invoke.clone()).await?;
@@ -115,14 +116,32 @@ pub async fn run(
     // What HTTP alone costs here, back to back like the invoke row: the
     // part of that row no backend work can remove.
     eprintln!("snapshot: HTTP round trips alone...");
-    let (http, base_url) = (client.clone(), base.to_string());
+    let (health, get) = (
+        lean.clone(),
+        Arc::new(super::http::Request::get("/healthcheck")),
+    );
     let (lat, wall) = drive(1, requests, move || {
-        let (client, base) = (http.clone(), base_url.clone());
-        async move { super::healthcheck(&client, &base).await }
+        let (client, get) = (health.clone(), get.clone());
+        async move { super::lean_healthcheck(&client, &get).await }
     })
     .await?;
     rows.push(summarize(
         "HTTP round trip alone (GET /healthcheck)",
+        1,
+        lat,
+        wall,
+    ));
+    // The same invoke through a client library, for comparison.
+    eprintln!("snapshot: HTTP sync invokes through reqwest...");
+    let url = format!("{base}{path}");
+    let (lat, wall) = drive(
+        1,
+        requests,
+        super::reqwest_invoke(client, &url, &Arc::new(body)),
+    )
+    .await?;
+    rows.push(summarize(
+        "snapshot, HTTP sync invoke, reqwest client",
         1,
         lat,
         wall,
@@ -190,10 +209,11 @@ impl SnapshotRows {
         );
         let http1 = &self.rows[3];
         println!(
-            "target snapshot HTTP p50 at concurrency 1 <= 250 us: {:.0} us ({}; an HTTP round trip alone: {:.0} us)",
+            "target snapshot HTTP p50 at concurrency 1 <= 250 us: {:.0} us ({}; an HTTP round trip alone: {:.0} us; the same invoke through reqwest: {:.0} us)",
             us(http1.p50),
             verdict(http1.p50 <= Duration::from_micros(250)),
-            us(self.rows[5].p50)
+            us(self.rows[5].p50),
+            us(self.rows[6].p50)
         );
         let http16 = &self.rows[4];
         println!(
