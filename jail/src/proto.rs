@@ -218,8 +218,6 @@ fn parse_net(value: &str) -> Result<NetConfig, String> {
 pub enum Stage {
     /// Reading or decoding the configuration.
     Config,
-    /// Entering new network, ipc and uts namespaces.
-    Namespaces,
     /// Entering a new cgroup namespace.
     CgroupNs,
     /// Building the root filesystem.
@@ -243,7 +241,6 @@ impl Stage {
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Config => "config",
-            Stage::Namespaces => "namespaces",
             Stage::CgroupNs => "cgroupns",
             Stage::Mounts => "mounts",
             Stage::Hostname => "hostname",
@@ -258,7 +255,6 @@ impl Stage {
     fn parse(s: &str) -> Option<Self> {
         [
             Stage::Config,
-            Stage::Namespaces,
             Stage::CgroupNs,
             Stage::Mounts,
             Stage::Hostname,
