@@ -108,7 +108,7 @@ fn admin(s: &TestServer, req: reqwest::RequestBuilder) -> reqwest::RequestBuilde
 #[tokio::test]
 async fn a_go_function_runs_in_a_locked_down_jail_cold_and_warm() {
     let repo = GitRepo::from_fixture("gohostile");
-    let s = TestServer::start(&[]).await;
+    let mut s = TestServer::start(&[]).await;
     let d = jail_details(&s).await;
     assert_eq!(d["available"], true, "jails run here (as root): {d}");
     let env = json!({"GREETING": "hi"});
@@ -192,6 +192,26 @@ async fn a_go_function_runs_in_a_locked_down_jail_cold_and_warm() {
         assert_eq!(st, 204);
     }
     wait_no_live_sandboxes(&s).await;
+
+    // A clean shutdown with a warm jail waiting releases it and removes
+    // this instance's cgroups: nothing of the server is left.
+    create_and_deploy(
+        &s,
+        go_fn("who", "jail", &repo, "Whoami", json!({"warm_pool_size": 1})),
+    )
+    .await;
+    wait_warm(&s, "who", 1).await;
+    let instance = std::fs::read_to_string(s.data_dir.path().join("instance-id")).unwrap();
+    s.terminate();
+    let left: Vec<_> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|h| h.path().join(format!("skybridge-{}", instance.trim())))
+        .chain([format!("/sys/fs/cgroup/skybridge-{}", instance.trim()).into()])
+        .filter(|p| p.exists())
+        .collect();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+    assert_no_process("who").await;
 }
 
 /// What one hostile function must end as, on one backend.

@@ -78,10 +78,10 @@ struct Engine {
     nameservers: Vec<std::net::Ipv4Addr>,
     /// The bridge this server created (and removes at shutdown).
     created_bridge: Option<String>,
-    /// Warm pools whose sandboxes hold addresses: an exhausted pool takes one
-    /// back from them before refusing a cold start.
+    /// Every warm pool, closed at shutdown; those whose sandboxes hold
+    /// addresses (`true`) give one back when the address pool is exhausted.
     #[cfg(target_os = "linux")]
-    networked: Mutex<Vec<Weak<Pool<Jail>>>>,
+    pools: Mutex<Vec<(Weak<Pool<Jail>>, bool)>>,
 }
 
 /// The init binary: `jail.init`, else `skybridge-jail-init` next to the
@@ -191,7 +191,7 @@ impl Engine {
             ip,
             nameservers,
             created_bridge,
-            networked: Mutex::new(Vec::new()),
+            pools: Mutex::new(Vec::new()),
         })
     }
 }
@@ -359,9 +359,21 @@ impl Backend for JailBackend {
         #[cfg(target_os = "linux")]
         {
             // Running sandboxes end with their executions (the grace period is
-            // over by now); warm ones go with their pools at exit, their init
-            // dying with the server. Give teardowns in flight a moment.
-            engine.driver.wait_idle(Duration::from_secs(2)).await;
+            // over by now); warm ones go now. Once every teardown is done,
+            // nothing is left in this instance's cgroups: they go too.
+            for (pool, _) in engine.pools() {
+                pool.close();
+            }
+            if !engine.driver.wait_idle(Duration::from_secs(2)).await {
+                tracing::warn!(
+                    live = engine.driver.live(),
+                    "jail sandboxes still being torn down at shutdown; the next start removes their cgroups"
+                );
+            } else if !engine.driver.remove_cgroups() {
+                tracing::warn!(
+                    "removing this instance's jail cgroups failed; the next start reuses them"
+                );
+            }
             if let Some(bridge) = &engine.created_bridge {
                 if let Ok(nl) = engine.driver.netlink().await {
                     if let Err(e) = nl.delete(bridge).await {
@@ -434,14 +446,11 @@ impl Engine {
             Err(PoolError::Exhausted(_)) => {}
             Err(e) => return Err(BackendError::Engine(e.to_string())),
         }
-        let evicted = {
-            let mut pools = self.networked.lock().expect("networked pools lock");
-            pools.retain(|w| w.strong_count() > 0);
-            pools
-                .iter()
-                .filter_map(Weak::upgrade)
-                .any(|p| p.evict_one())
-        };
+        let evicted = self
+            .pools()
+            .into_iter()
+            .filter(|(_, networked)| *networked)
+            .any(|(p, _)| p.evict_one());
         if evicted {
             // Its address returns once the evicted sandbox is torn down.
             for _ in 0..50 {
@@ -491,13 +500,21 @@ impl Engine {
             })
         });
         let pool = Pool::start(&t.function, make, env, size, idle_ttl, ready);
-        if t.network {
-            self.networked
-                .lock()
-                .expect("networked pools lock")
-                .push(Arc::downgrade(&pool));
-        }
+        self.pools
+            .lock()
+            .expect("pools lock")
+            .push((Arc::downgrade(&pool), t.network));
         pool
+    }
+
+    /// The warm pools still in use, each with whether it is networked.
+    fn pools(&self) -> Vec<(Arc<Pool<Jail>>, bool)> {
+        let mut pools = self.pools.lock().expect("pools lock");
+        pools.retain(|(w, _)| w.strong_count() > 0);
+        pools
+            .iter()
+            .filter_map(|(w, networked)| Some((w.upgrade()?, *networked)))
+            .collect()
     }
 }
 

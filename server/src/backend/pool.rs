@@ -32,6 +32,8 @@ struct State<T> {
     idle: VecDeque<T>,
     creating: usize,
     last_used: Instant,
+    /// [`Pool::close`] was called: no more sandboxes.
+    closed: bool,
 }
 
 /// Warm sandboxes of one deployment.
@@ -77,6 +79,7 @@ impl<T: Warm> Pool<T> {
                 idle: VecDeque::new(),
                 creating: 0,
                 last_used: Instant::now(),
+                closed: false,
             }),
             ready,
         });
@@ -119,10 +122,26 @@ impl<T: Warm> Pool<T> {
         evicted.is_some()
     }
 
+    /// Releases every idle sandbox and makes no more (sandboxes being set
+    /// up are released as they come): at shutdown, so that what they hold
+    /// is gone before the backend removes what contains them.
+    pub fn close(&self) {
+        let idle: Vec<T> = {
+            let mut st = self.state.lock().expect("pool lock");
+            st.closed = true;
+            self.ready.sub(st.idle.len() as i64);
+            st.idle.drain(..).collect()
+        };
+        drop(idle);
+    }
+
     /// Starts creating sandboxes up to the pool size, in the background.
     pub fn refill(self: &Arc<Self>) {
         let missing = {
             let mut st = self.state.lock().expect("pool lock");
+            if st.closed {
+                return;
+            }
             let missing = self.size.saturating_sub(st.idle.len() + st.creating);
             st.creating += missing;
             missing
@@ -142,6 +161,11 @@ impl<T: Warm> Pool<T> {
                 let mut st = pool.state.lock().expect("pool lock");
                 st.creating -= 1;
                 match made {
+                    // Dropped once the lock is released.
+                    Ok(sandbox) if st.closed => {
+                        drop(st);
+                        drop(sandbox);
+                    }
                     Ok(sandbox) => {
                         st.idle.push_back(sandbox);
                         pool.ready.inc();
@@ -251,6 +275,26 @@ mod tests {
         assert!(p.evict_one());
         assert_eq!(p.ready.get(), 1);
         assert_eq!(dropped.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn close_releases_the_idle_and_those_in_flight() {
+        let (p, dropped) = pool(2, 60_000, false);
+        settle().await;
+        let taken = p.take(&[("A".into(), "1".into())]).expect("a warm one");
+        p.refill(); // one in flight, past REFILL_DELAY
+        p.close();
+        assert_eq!((p.ready.get(), dropped.load(Ordering::SeqCst)), (0, 1));
+        settle().await;
+        assert_eq!(
+            (p.ready.get(), dropped.load(Ordering::SeqCst)),
+            (0, 2),
+            "the one in flight was released as it came"
+        );
+        p.refill();
+        settle().await;
+        assert_eq!(p.ready.get(), 0, "a closed pool makes no more");
+        drop(taken);
     }
 
     #[tokio::test]
