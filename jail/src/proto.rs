@@ -45,9 +45,6 @@ pub struct NetConfig {
 /// Everything init needs to build the sandbox and start the function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InitConfig {
-    /// An empty host directory the sandbox's root tmpfs is mounted on (in the
-    /// sandbox's own mount namespace, so the host never sees it).
-    pub root: PathBuf,
     /// The function's binary on the host; bound read-only at `/function`.
     pub program: PathBuf,
     /// `argv[0]` of the function.
@@ -99,7 +96,6 @@ impl InitConfig {
                 .map(str::to_string)
                 .ok_or_else(|| format!("path {} is not UTF-8", p.display()))
         };
-        push(&mut out, "root", &path(&self.root)?)?;
         push(&mut out, "program", &path(&self.program)?)?;
         push(&mut out, "argv0", &self.argv0)?;
         for a in &self.args {
@@ -141,7 +137,6 @@ impl InitConfig {
             return Err("truncated configuration".into());
         }
         let mut c = InitConfig {
-            root: PathBuf::new(),
             program: PathBuf::new(),
             argv0: String::new(),
             args: Vec::new(),
@@ -165,7 +160,6 @@ impl InitConfig {
                     .map_err(|_| format!("`{key}` = `{v}` is not a number"))
             };
             match key {
-                "root" => c.root = value.into(),
                 "program" => c.program = value.into(),
                 "argv0" => c.argv0 = value.into(),
                 "arg" => c.args.push(value.into()),
@@ -194,8 +188,8 @@ impl InitConfig {
         if let Some(n) = &mut c.net {
             n.nameservers = nameservers;
         }
-        if c.root.as_os_str().is_empty() || c.program.as_os_str().is_empty() {
-            return Err("root and program are required".into());
+        if c.program.as_os_str().is_empty() {
+            return Err("program is required".into());
         }
         Ok(c)
     }
@@ -372,7 +366,6 @@ mod tests {
 
     fn sample() -> InitConfig {
         InitConfig {
-            root: "/var/lib/skybridge/jail/root".into(),
             program: "/var/lib/skybridge/artifacts/ab/cd/fn".into(),
             argv0: "geo".into(),
             args: vec!["-c".into(), "echo 'a b'".into(), String::new()],

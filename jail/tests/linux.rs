@@ -5,12 +5,12 @@
 #![cfg(target_os = "linux")]
 
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use skybridge_jail::ip_pool::{Ip4Config, IpPool, IpState};
-use skybridge_jail::linux::cgroup::{Layout, CGROUP_ROOT};
+use skybridge_jail::linux::cgroup::Layout;
 use skybridge_jail::linux::net::Netlink;
 use skybridge_jail::linux::{Driver, DriverConfig, End, Finished, JailError, Spec};
 use skybridge_jail::proto::{Exit, Stage};
@@ -46,6 +46,10 @@ impl Drop for Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with_spares(2)
+}
+
+fn fixture_with_spares(spare_inits: usize) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     // Unique per fixture: a driver sweeps its instance's cgroups at start, so
     // two tests sharing a name would remove each other's sandboxes.
@@ -59,7 +63,7 @@ fn fixture() -> Fixture {
         uid: 65534,
         gid: 65534,
         setup_timeout: Duration::from_secs(10),
-        spare_inits: 2,
+        spare_inits,
     })
     .expect("the jail driver needs root and cgroups");
     Fixture {
@@ -117,14 +121,16 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// The instance's sandbox cgroups still present, per hierarchy.
-fn leftover_cgroups(instance: &str) -> Vec<PathBuf> {
-    let layout = Layout::detect().unwrap();
-    let roots: Vec<PathBuf> = match layout {
+fn hierarchies() -> Vec<PathBuf> {
+    match Layout::detect().unwrap() {
         Layout::V1 { memory, cpu, pids } => vec![memory, cpu, pids],
         Layout::V2 { root } => vec![root],
-    };
-    roots
+    }
+}
+
+/// The instance's sandbox cgroups still present, per hierarchy.
+fn leftover_cgroups(instance: &str) -> Vec<PathBuf> {
+    hierarchies()
         .iter()
         .flat_map(|r| {
             std::fs::read_dir(r.join(format!("skybridge-{instance}")))
@@ -137,13 +143,25 @@ fn leftover_cgroups(instance: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Every sandbox is torn down, and closing the driver (its spares go)
+/// leaves nothing of the instance in any hierarchy.
 async fn assert_clean(f: &Fixture) {
     assert!(
         f.driver.wait_idle(Duration::from_secs(10)).await,
         "{} sandboxes still alive",
         f.driver.live()
     );
-    assert_eq!(leftover_cgroups(&f.instance), Vec::<PathBuf>::new());
+    assert!(
+        f.driver.remove_cgroups(),
+        "{:?}",
+        leftover_cgroups(&f.instance)
+    );
+    let parents: Vec<PathBuf> = hierarchies()
+        .iter()
+        .map(|h| h.join(format!("skybridge-{}", f.instance)))
+        .filter(|p| p.exists())
+        .collect();
+    assert_eq!(parents, Vec::<PathBuf>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -349,6 +367,13 @@ async fn spare_inits_serve_one_sandbox_each() {
         assert_eq!(text(&r.stdout), "2\n", "{i}: a pid namespace of its own");
     }
     assert_clean(&f).await;
+    // Without spares, each set-up waits for its own, made the same way.
+    let f = fixture_with_spares(0);
+    for i in 0..2 {
+        let r = run(&f, sh("echo $$"), "", 5000).await;
+        assert_eq!(text(&r.stdout), "2\n", "{i}: {r:?}");
+    }
+    assert_clean(&f).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -399,11 +424,18 @@ async fn a_restart_removes_what_a_dead_process_left() {
     f.crashed = true;
     let jail = f.driver.spawn(sh("sleep 1000")).await.unwrap();
     let pid = jail.pid();
+    let name = jail.name().to_string();
     // A crash: nothing of the jail's teardown runs.
     std::mem::forget(jail);
+    let crashed = |left: Vec<PathBuf>| {
+        left.into_iter()
+            .filter(|p| p.file_name().is_some_and(|n| n == name.as_str()))
+            .count()
+    };
     assert_eq!(
-        leftover_cgroups(&f.instance).len(),
-        1 + usize::from(matches!(Layout::detect().unwrap(), Layout::V1 { .. })) * 2
+        crashed(leftover_cgroups(&f.instance)),
+        hierarchies().len(),
+        "the sandbox's cgroup, in each hierarchy"
     );
     let dir = tempfile::tempdir().unwrap();
     let again = Driver::new(DriverConfig {
@@ -416,16 +448,16 @@ async fn a_restart_removes_what_a_dead_process_left() {
         spare_inits: 2,
     })
     .unwrap();
-    assert_eq!(leftover_cgroups(&f.instance), Vec::<PathBuf>::new());
+    assert_eq!(crashed(leftover_cgroups(&f.instance)), 0, "swept at start");
     // The sandbox's processes are gone (init is a zombie until reaped: it
     // was our child).
     let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     assert!(state.is_empty() || state.contains(") Z"), "{state}");
-    assert!(
-        again.remove_cgroups(),
-        "nothing is left in the instance's cgroups"
-    );
-    let _ = Path::new(CGROUP_ROOT);
+    // The crashed process is gone for good (with the spares it was making),
+    // and the new one leaves nothing at the end.
+    drop(std::mem::replace(&mut f.driver, again));
+    f.crashed = false;
+    assert_clean(&f).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -731,18 +731,27 @@ async fn a_crashed_server_leaves_no_sandbox_after_restart() {
     // Its init dies with the server, and with it everything in the sandbox.
     assert_no_process("crash-hold").await;
     let instance = std::fs::read_to_string(s.data_dir.path().join("instance-id")).unwrap();
+    let sandbox_cgroups = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir("/sys/fs/cgroup")
+            .unwrap()
+            .flatten()
+            .flat_map(|h| {
+                std::fs::read_dir(h.path().join(format!("skybridge-{}", instance.trim())))
+                    .into_iter()
+                    .flatten()
+            })
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.path())
+            .collect()
+    };
+    let crashed = sandbox_cgroups();
+    assert!(!crashed.is_empty(), "the crash left the sandbox's cgroups");
     s.restart();
-    let leftovers: Vec<_> = std::fs::read_dir("/sys/fs/cgroup")
-        .unwrap()
-        .flatten()
-        .flat_map(|h| {
-            std::fs::read_dir(h.path().join(format!("skybridge-{}", instance.trim())))
-                .into_iter()
-                .flatten()
-        })
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.path())
+    // The new process has cgroups of its own (its spare sandboxes).
+    let leftovers: Vec<_> = sandbox_cgroups()
+        .into_iter()
+        .filter(|p| crashed.contains(p))
         .collect();
     assert!(
         leftovers.is_empty(),

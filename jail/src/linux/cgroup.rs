@@ -192,9 +192,10 @@ impl Cgroups {
         &self.layout
     }
 
-    /// Creates the cgroup `name` with `limits`. Dropping the [`Cgroup`] kills
-    /// whatever still runs in it and removes it.
-    pub fn create(&self, name: &str, limits: &CgroupLimits) -> io::Result<Cgroup> {
+    /// Creates the cgroup `name`, without limits (see [`Cgroups::limit`]).
+    /// Dropping the [`Cgroup`] kills whatever still runs in it and removes
+    /// it.
+    pub fn create(&self, name: &str) -> io::Result<Cgroup> {
         let mut cg = Cgroup {
             dirs: Vec::new(),
             v2: matches!(self.layout, Layout::V2 { .. }),
@@ -204,6 +205,11 @@ impl Cgroups {
             std::fs::create_dir(&dir).map_err(|e| annotate(e, &dir))?;
             cg.dirs.push(dir);
         }
+        Ok(cg)
+    }
+
+    /// Sets the limits of `cg`, one of this instance's cgroups.
+    pub fn limit(&self, cg: &Cgroup, limits: &CgroupLimits) -> io::Result<()> {
         for (i, file, value) in limit_files(&self.layout, limits) {
             let path = cg.dirs[i].join(file);
             match std::fs::write(&path, &value) {
@@ -216,7 +222,7 @@ impl Cgroups {
                 Err(e) => return Err(annotate(e, &path)),
             }
         }
-        Ok(cg)
+        Ok(())
     }
 
     /// Kills and removes every sandbox cgroup under the parent (what an

@@ -3,16 +3,20 @@
 //! The server starts it in new pid, mount, network, ipc and uts namespaces
 //! (with a network, the server moves the sandbox's veth into that network
 //! namespace) with five fds: the function's stdin, stdout and stderr (0–2), the
-//! config pipe (3) and a report pipe (4). It then:
+//! config pipe (3) and a report pipe (4), and the empty host directory its
+//! root goes on as its argument. It then:
 //!
-//! 1. dies with the server (`PR_SET_PDEATHSIG`) and reads its [`InitConfig`];
-//! 2. builds the root: a tmpfs holding only the function's binary
-//!    (read-only), `/dev/{null,zero,random,urandom}`, a size-capped `/tmp`,
-//!    its own `/proc` (`/proc/sys` read-only) and a few `/etc` files;
-//!    `pivot_root`s into it and detaches the host's tree; makes it read-only;
-//!    sets the host name and brings `lo` up;
-//! 3. waits for [`GO`]: meanwhile the server has put it in the sandbox's
-//!    cgroup (and its veth in place), so steps 1–2 overlap that work;
+//! 1. dies with the server (`PR_SET_PDEATHSIG`) and, before any
+//!    configuration (a spare init does this ahead of time), mounts a tmpfs
+//!    root with `/dev/{null,zero,random,urandom}` and its own `/proc`
+//!    (`/proc/sys` read-only), and brings `lo` up;
+//! 2. reads its [`InitConfig`] and finishes the root: the function's binary
+//!    (read-only), a size-capped `/tmp`, a few `/etc` files; `pivot_root`s
+//!    into it and detaches the host's tree; makes it read-only; sets the
+//!    host name;
+//! 3. waits for [`GO`]: meanwhile the server has set the limits of its
+//!    cgroup (it is in it already) and put its veth in place, so step 2
+//!    overlaps that work;
 //! 4. enters a new cgroup namespace, configures `eth0` if the sandbox has a
 //!    network, and starts the function's process (pid 2, `vfork`-style: no
 //!    copy of init's memory), which lowers its rlimits, drops every
@@ -223,10 +227,21 @@ impl Launch {
 
 fn run() -> Step<i32> {
     let fixed = Fixed::new()?;
+    // What no configuration changes is built before it arrives, so a spare
+    // init has it ready.
+    let root = std::env::args_os()
+        .nth(1)
+        .and_then(|r| CString::new(r.as_bytes()).ok())
+        .ok_or((Stage::Config, 0, "no root directory argument".to_string()))?;
+    prepare_root(&root)?;
+    network(None)?;
     let mut pipe = config_pipe();
     let cfg = read_config(&mut pipe)?;
+    // A spare was started at a low priority; its sandbox is wanted now.
+    // SAFETY: setpriority of this process (still root).
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 0) };
     let launch = Launch::new(&cfg, fixed);
-    build_root(&cfg)?;
+    finish_root(&cfg)?;
     let host = cfg.hostname.as_bytes();
     // SAFETY: sethostname reads `host.len()` bytes.
     check(
@@ -234,7 +249,6 @@ fn run() -> Step<i32> {
         Stage::Hostname,
         "sethostname",
     )?;
-    network(None)?;
 
     let mut go = [0u8; 1];
     if pipe.read_exact(&mut go).is_err() || go[0] != GO {
@@ -426,15 +440,17 @@ fn write_file(path: &str, text: &str) -> Step<()> {
     })
 }
 
-fn build_root(cfg: &InitConfig) -> Step<()> {
-    const NOSUID_NODEV: libc::c_ulong = libc::MS_NOSUID | libc::MS_NODEV;
+const NOSUID_NODEV: libc::c_ulong = libc::MS_NOSUID | libc::MS_NODEV;
+
+/// The part of the root no configuration changes, on `root` (an empty host
+/// directory; this mount namespace is ours): the tmpfs, `/dev`, `/proc`.
+/// Leaves the working directory in it.
+fn prepare_root(root: &CStr) -> Step<()> {
     // Nothing below propagates back to the host.
     mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)?;
-    let root = CString::new(cfg.root.as_os_str().as_bytes())
-        .map_err(|_| (Stage::Mounts, 0, "root path holds NUL".to_string()))?;
     mount(
         Some(c"tmpfs"),
-        &root,
+        root,
         Some(c"tmpfs"),
         libc::MS_NOSUID,
         Some(c"size=1m,nr_inodes=64,mode=0755"),
@@ -449,9 +465,6 @@ fn build_root(cfg: &InitConfig) -> Step<()> {
         mkdir(dir, 0o755)?;
     }
     touch(c"function", 0o555)?;
-    let program = CString::new(cfg.program.as_os_str().as_bytes())
-        .map_err(|_| (Stage::Mounts, 0, "program path holds NUL".to_string()))?;
-    bind(&program, c"function", libc::MS_RDONLY | NOSUID_NODEV)?;
     // The four devices, made here (the root is not `nodev` so that they
     // open; the function can make none: it has no CAP_MKNOD, and the root
     // ends read-only).
@@ -494,17 +507,6 @@ fn build_root(cfg: &InitConfig) -> Step<()> {
             "symlink in /dev",
         )?;
     }
-    let tmp_opts = cstr(&format!(
-        "size={},nr_inodes={},mode=1777",
-        cfg.tmp_bytes, cfg.tmp_inodes
-    ));
-    mount(
-        Some(c"tmpfs"),
-        c"tmp",
-        Some(c"tmpfs"),
-        NOSUID_NODEV,
-        Some(&tmp_opts),
-    )?;
     // Our own /proc: this pid namespace's processes only, and of those only
     // the ones the function's user may see (not init).
     let proc_flags = NOSUID_NODEV | libc::MS_NOEXEC;
@@ -524,7 +526,27 @@ fn build_root(cfg: &InitConfig) -> Step<()> {
             Some(c"hidepid=2"),
         )
     })?;
-    bind(c"proc/sys", c"proc/sys", libc::MS_RDONLY | proc_flags)?;
+    bind(c"proc/sys", c"proc/sys", libc::MS_RDONLY | proc_flags)
+}
+
+/// The rest of the root, from `cfg` (the working directory is the root
+/// [`prepare_root`] made): the function's binary, `/tmp`, `/etc`; then
+/// `pivot_root` into it, the host's tree detached, the root read-only.
+fn finish_root(cfg: &InitConfig) -> Step<()> {
+    let program = CString::new(cfg.program.as_os_str().as_bytes())
+        .map_err(|_| (Stage::Mounts, 0, "program path holds NUL".to_string()))?;
+    bind(&program, c"function", libc::MS_RDONLY | NOSUID_NODEV)?;
+    let tmp_opts = cstr(&format!(
+        "size={},nr_inodes={},mode=1777",
+        cfg.tmp_bytes, cfg.tmp_inodes
+    ));
+    mount(
+        Some(c"tmpfs"),
+        c"tmp",
+        Some(c"tmpfs"),
+        NOSUID_NODEV,
+        Some(&tmp_opts),
+    )?;
 
     let addr = cfg
         .net

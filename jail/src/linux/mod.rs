@@ -6,7 +6,9 @@
 //! - [`init`]: init itself (pid 1 of every sandbox);
 //! - [`cgroup`]: memory, CPU and pids limits, v1 and v2;
 //! - [`net`]: veth pairs on the pool's bridge;
-//! - [`seccomp`]: the system call filter.
+//! - [`seccomp`]: the system call filter;
+//! - [`spare`]: bare sandboxes (init started, in its cgroup) made ahead of
+//!   time.
 //!
 //! [`Driver::spawn`] sets a sandbox up and returns once the function's process
 //! runs, blocked reading its stdin (a warm pool keeps such [`Jail`]s ready);
@@ -18,6 +20,7 @@ pub mod cgroup;
 pub mod init;
 pub mod net;
 pub mod seccomp;
+pub mod spare;
 pub mod spawn;
 
 use std::ffi::CString;
@@ -25,7 +28,7 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,6 +39,7 @@ use tokio::sync::{Notify, OnceCell};
 
 use self::cgroup::{Cgroup, CgroupLimits, Cgroups, Layout};
 use self::net::Netlink;
+use self::spare::{Maker, Spares};
 use crate::ip_pool::Lease;
 use crate::proto::{Exit, InitConfig, NetConfig, Report, Stage};
 
@@ -154,91 +158,17 @@ impl Live {
 /// The driver: one per server.
 pub struct Driver {
     cfg: DriverConfig,
-    init: CString,
-    root: PathBuf,
-    cgroups: Cgroups,
+    maker: Arc<Maker>,
+    spares: Spares,
     netlink: OnceCell<Netlink>,
-    /// Distinguishes this process's sandboxes from an earlier one's.
-    boot: String,
-    seq: AtomicU64,
     live: Arc<Live>,
-    spares: Arc<Spares>,
-}
-
-/// inits started ahead of time, in their own pid, mount, network, ipc and
-/// uts namespaces, blocked reading their configuration: nothing of a
-/// function is in them yet, and each serves one sandbox, which then gets
-/// its cgroup (and cgroup namespace), its root and, with a network, the
-/// veth moved into its namespace. Starting one (a `clone` that makes the
-/// namespaces and the `execve` of init, about 1.5 ms here) is thus off the
-/// path of a cold invocation.
-pub struct Spares {
-    init: CString,
-    target: usize,
-    ready: std::sync::Mutex<Vec<spawn::Spawned>>,
-    refilling: std::sync::atomic::AtomicBool,
-}
-
-impl Spares {
-    /// A started init that is still alive, if one is ready.
-    fn take(&self) -> Option<spawn::Spawned> {
-        let mut ready = self.ready.lock().expect("spares lock");
-        while let Some(sp) = ready.pop() {
-            match spawn::try_reap(&sp.pidfd) {
-                Ok(None) => return Some(sp),
-                // It died (it should not): reaped, its fds closed.
-                _ => continue,
-            }
-        }
-        None
-    }
-
-    /// Starts inits until `target` are ready, on a runtime worker (init
-    /// dies with the thread that started it, and workers live as long as
-    /// the runtime); at most one refill runs at a time.
-    fn refill(self: &Arc<Self>) {
-        if self.target == 0 || self.refilling.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let spares = self.clone();
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            self.refilling.store(false, Ordering::Release);
-            return;
-        };
-        rt.spawn(async move {
-            loop {
-                let missing = spares.ready.lock().expect("spares lock").len() < spares.target;
-                if !missing {
-                    break;
-                }
-                match spawn::spawn(&spares.init) {
-                    Ok(sp) => spares.ready.lock().expect("spares lock").push(sp),
-                    Err(e) => {
-                        eprintln!("skybridge-jail: starting a spare init: {e}");
-                        break;
-                    }
-                }
-                tokio::task::yield_now().await;
-            }
-            spares.refilling.store(false, Ordering::Release);
-        });
-    }
-}
-
-impl Drop for Spares {
-    fn drop(&mut self) {
-        for sp in self.ready.get_mut().map(std::mem::take).unwrap_or_default() {
-            // Closing its config pipe ends it; kill it in case it is slow.
-            let _ = spawn::pidfd_signal(&sp.pidfd, libc::SIGKILL);
-        }
-    }
 }
 
 impl std::fmt::Debug for Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver")
             .field("cfg", &self.cfg)
-            .field("cgroups", &self.cgroups.layout().version())
+            .field("cgroups", &self.cgroup_version())
             .finish()
     }
 }
@@ -282,30 +212,26 @@ impl Driver {
         std::fs::create_dir_all(&root).map_err(io_err(format!("creating {}", root.display())))?;
         let init = CString::new(cfg.init.as_os_str().as_bytes())
             .map_err(|_| JailError::Unsupported("the init path holds NUL".into()))?;
-        let boot = format!("{:08x}", rand_u32());
-        let spares = Arc::new(Spares {
-            init: init.clone(),
-            target: cfg.spare_inits,
-            ready: std::sync::Mutex::new(Vec::new()),
-            refilling: std::sync::atomic::AtomicBool::new(false),
-        });
-        spares.refill();
-        Ok(Self {
-            spares,
-            cfg,
+        let root_c = CString::new(root.as_os_str().as_bytes())
+            .map_err(|_| JailError::Unsupported("the state dir path holds NUL".into()))?;
+        let maker = Arc::new(Maker::new(
             init,
-            root,
+            root_c,
             cgroups,
+            format!("{:08x}", rand_u32()),
+        ));
+        Ok(Self {
+            spares: Spares::start(maker.clone(), cfg.spare_inits)?,
+            maker,
+            cfg,
             netlink: OnceCell::new(),
-            boot,
-            seq: AtomicU64::new(0),
             live: Arc::new(Live::default()),
         })
     }
 
     /// `v1` or `v2`.
     pub fn cgroup_version(&self) -> &'static str {
-        self.cgroups.layout().version()
+        self.maker.cgroups().layout().version()
     }
 
     /// Sandboxes alive now (running, warm, or being torn down).
@@ -328,11 +254,16 @@ impl Driver {
         }
     }
 
-    /// Removes this instance's parent cgroups once every sandbox is torn
-    /// down (at shutdown; a restart would create them again); `false` when
-    /// sandboxes remain.
+    /// Once every sandbox is torn down (at shutdown): releases the spares
+    /// and removes this instance's parent cgroups (a restart would create
+    /// them again); `false` when sandboxes remain. Sandboxes set up after
+    /// this start their own init.
     pub fn remove_cgroups(&self) -> bool {
-        self.live() == 0 && self.cgroups.remove_parent()
+        if self.live() != 0 {
+            return false;
+        }
+        self.spares.close();
+        self.maker.cgroups().remove_parent()
     }
 
     /// The netlink connection, opened on first use.
@@ -347,8 +278,6 @@ impl Driver {
     /// `execve` succeeded (the process then waits for its stdin).
     pub async fn spawn(&self, spec: Spec) -> Result<Jail, JailError> {
         let started = Instant::now();
-        let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{}-{n}", self.boot);
         let limits = CgroupLimits {
             memory_bytes: spec.memory_bytes,
             cpus: spec.cpus,
@@ -371,7 +300,6 @@ impl Driver {
                 None => None,
             };
         let config = InitConfig {
-            root: self.root.clone(),
             program: spec.program.clone(),
             argv0: spec.argv0.clone(),
             args: spec.args.clone(),
@@ -394,13 +322,14 @@ impl Driver {
         .map_err(|e| JailError::Unsupported(format!("invalid sandbox configuration: {e}")))?;
 
         let config = crate::proto::frame(&config).map_err(JailError::Unsupported)?;
-        // init starts at once and builds what it can while the cgroup (and
-        // the network) are prepared here; it waits for GO to start the
-        // function.
-        let sp = match self.spares.take() {
-            Some(sp) => sp,
-            None => spawn::spawn(&self.init).map_err(io_err("starting the sandbox"))?,
+        // A spare is started and in its cgroup already; without one, this
+        // waits for both. init builds what it can while the limits (and the
+        // network) are set here; it waits for GO to start the function.
+        let bare = match self.spares.take() {
+            Some(bare) => bare,
+            None => self.spares.make().await?,
         };
+        let (name, sp) = (bare.name, bare.init);
         self.live.inc();
         let address = spec.network.as_ref().map(Lease::addr);
         // From here on, dropping `jail` tears everything down.
@@ -422,11 +351,12 @@ impl Driver {
             marker: spec.exit_marker,
             setup: Duration::ZERO,
             teardown: Some(Teardown {
-                cgroup: None,
+                cgroup: Some(bare.cgroup),
                 veth: None,
                 netlink: None,
                 lease: spec.network,
                 live: self.live.clone(),
+                _refill: self.spares.refill(),
             }),
         };
         let mut config_pipe =
@@ -434,17 +364,13 @@ impl Driver {
         // A dead init shows in its report, read below.
         let _ = config_pipe.write_all(&config).await;
         let t = jail.teardown.as_mut().expect("set above");
-        let cgroup = t.cgroup.insert(
-            self.cgroups
-                .create(&name, &limits)
-                .map_err(io_err("creating the sandbox's cgroup"))?,
-        );
-        cgroup
-            .add(sp.pid)
-            .map_err(io_err("moving the sandbox into its cgroup"))?;
+        self.maker
+            .cgroups()
+            .limit(t.cgroup.as_ref().expect("set above"), &limits)
+            .map_err(io_err("limiting the sandbox's cgroup"))?;
         if let Some(bridge) = bridge {
             let veth = format!("sbj{}", &name.replace('-', "")[..8.min(name.len())]);
-            let veth = format!("{veth}{n:x}");
+            let veth = format!("{veth}{:x}", bare.seq);
             let veth: String = veth.chars().take(15).collect();
             let netlink = self.netlink().await?.clone();
             t.veth = Some(veth.clone());
@@ -487,7 +413,7 @@ impl Driver {
                 ),
             })??;
         jail.setup = started.elapsed();
-        self.spares.refill();
+        self.spares.refill_if_empty();
         Ok(jail)
     }
 }
@@ -510,6 +436,8 @@ struct Teardown {
     netlink: Option<Netlink>,
     lease: Option<Lease>,
     live: Arc<Live>,
+    /// Dropped last: the spare thread makes up for this sandbox's spare.
+    _refill: spare::Refill,
 }
 
 impl Teardown {

@@ -98,9 +98,11 @@ const NAMESPACES: libc::c_int = libc::CLONE_NEWPID
     | libc::CLONE_NEWIPC
     | libc::CLONE_NEWUTS;
 
-/// Starts `init` (argv `[init]`, an empty environment) in new pid, mount,
-/// network, ipc and uts namespaces.
-pub fn spawn(init: &CStr) -> io::Result<Spawned> {
+/// Starts `init` (argv `[init, root]`, an empty environment) in new pid,
+/// mount, network, ipc and uts namespaces; `root` is the empty host
+/// directory its root tmpfs is mounted on (in its own mount namespace: the
+/// host never sees it).
+pub fn spawn(init: &CStr, root: &CStr) -> io::Result<Spawned> {
     let (stdin_r, stdin_w) = pipe()?;
     let (stdout_r, stdout_w) = pipe()?;
     let (stderr_r, stderr_w) = pipe()?;
@@ -114,7 +116,7 @@ pub fn spawn(init: &CStr) -> io::Result<Spawned> {
         above_child_range(report_w)?,
     ];
     let argv0 = CString::from(init);
-    let argv = [argv0.as_ptr(), std::ptr::null()];
+    let argv = [argv0.as_ptr(), root.as_ptr(), std::ptr::null()];
     let envp = [std::ptr::null::<libc::c_char>()];
     let mut args = ChildArgs {
         fds: [0; CHILD_FDS],
