@@ -12,8 +12,12 @@ use std::path::PathBuf;
 pub const CONFIG_FD: i32 = 3;
 /// fd on which init writes its [`Report`]s.
 pub const REPORT_FD: i32 = 4;
-/// Sent after the configuration when the function may start: init then is
-/// in its cgroup. Anything else (the server gone) makes init exit.
+/// Sent once init is in its sandbox's cgroup, before the configuration (a
+/// spare init gets it ahead of time): init then starts pid 2, which waits
+/// to exec the function. Anything else (the server gone) makes init exit.
+pub const IN_CGROUP: u8 = b'C';
+/// Sent after the configuration when the function may start: the cgroup's
+/// limits are set. Anything else (the server gone) makes init exit.
 pub const GO: u8 = b'G';
 
 /// A configuration as it travels: its length (`u32`, little-endian), then
@@ -59,10 +63,6 @@ pub struct InitConfig {
     pub tmp_bytes: u64,
     /// Most files in `/tmp`.
     pub tmp_inodes: u64,
-    /// The unprivileged user and group the function runs as.
-    pub uid: u32,
-    /// See `uid`.
-    pub gid: u32,
     /// `RLIMIT_NOFILE`.
     pub nofile: u64,
     /// `RLIMIT_FSIZE`, bytes.
@@ -104,8 +104,6 @@ impl InitConfig {
         push(&mut out, "hostname", &self.hostname)?;
         push(&mut out, "tmp_bytes", &self.tmp_bytes.to_string())?;
         push(&mut out, "tmp_inodes", &self.tmp_inodes.to_string())?;
-        push(&mut out, "uid", &self.uid.to_string())?;
-        push(&mut out, "gid", &self.gid.to_string())?;
         push(&mut out, "nofile", &self.nofile.to_string())?;
         push(&mut out, "fsize", &self.fsize.to_string())?;
         if let Some(n) = &self.net {
@@ -144,8 +142,6 @@ impl InitConfig {
             hostname: String::new(),
             tmp_bytes: 0,
             tmp_inodes: 0,
-            uid: 0,
-            gid: 0,
             nofile: 0,
             fsize: 0,
             net: None,
@@ -166,8 +162,6 @@ impl InitConfig {
                 "hostname" => c.hostname = value.into(),
                 "tmp_bytes" => c.tmp_bytes = num(value)?,
                 "tmp_inodes" => c.tmp_inodes = num(value)?,
-                "uid" => c.uid = num(value)? as u32,
-                "gid" => c.gid = num(value)? as u32,
                 "nofile" => c.nofile = num(value)?,
                 "fsize" => c.fsize = num(value)?,
                 "net" => c.net = Some(parse_net(value)?),
@@ -377,8 +371,6 @@ mod tests {
             hostname: "geo-0190".into(),
             tmp_bytes: 64 << 20,
             tmp_inodes: 4096,
-            uid: 65534,
-            gid: 65534,
             nofile: 256,
             fsize: 64 << 20,
             net: Some(NetConfig {
@@ -419,7 +411,7 @@ mod tests {
         assert!(InitConfig::decode(&bytes[..bytes.len() - 1])
             .unwrap_err()
             .contains("truncated"));
-        assert!(InitConfig::decode(b"uid\0many\0")
+        assert!(InitConfig::decode(b"nofile\0many\0")
             .unwrap_err()
             .contains("not a number"));
         assert!(InitConfig::decode(b"colour\0red\0")

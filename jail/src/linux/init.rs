@@ -32,7 +32,9 @@ use std::io::{self, Read, Write};
 use std::os::fd::FromRawFd;
 use std::os::unix::ffi::OsStrExt;
 
-use crate::proto::{InitConfig, NetConfig, Report, Stage, CONFIG_FD, GO, PROGRAM_PATH, REPORT_FD};
+use crate::proto::{
+    InitConfig, NetConfig, Report, Stage, CONFIG_FD, GO, IN_CGROUP, PROGRAM_PATH, REPORT_FD,
+};
 
 type Step<T> = Result<T, (Stage, i32, String)>;
 
@@ -96,7 +98,7 @@ pub fn main() -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// The config pipe: the framed configuration, later [`GO`].
+/// The config pipe: [`IN_CGROUP`], the framed configuration, then [`GO`].
 fn config_pipe() -> File {
     // SAFETY: CONFIG_FD is ours; this is its only owner.
     unsafe { File::from_raw_fd(CONFIG_FD) }
@@ -108,7 +110,17 @@ fn abandoned() -> ! {
     unsafe { libc::_exit(121) }
 }
 
-fn read_config(pipe: &mut File) -> Step<InitConfig> {
+/// Waits for the one byte `expected`; anything else ends init.
+fn expect(pipe: &mut File, expected: u8) {
+    let mut b = [0u8; 1];
+    if pipe.read_exact(&mut b).is_err() || b[0] != expected {
+        abandoned()
+    }
+}
+
+/// Reads one framed configuration: its bytes (pid 2 gets them as they
+/// are) and what they say.
+fn read_config(pipe: &mut File) -> Step<(Vec<u8>, InitConfig)> {
     let mut len = [0u8; 4];
     if pipe.read_exact(&mut len).is_err() {
         abandoned()
@@ -116,132 +128,65 @@ fn read_config(pipe: &mut File) -> Step<InitConfig> {
     let mut bytes = vec![0u8; u32::from_le_bytes(len) as usize];
     pipe.read_exact(&mut bytes)
         .map_err(|e| (Stage::Config, e.raw_os_error().unwrap_or(0), e.to_string()))?;
-    InitConfig::decode(&bytes).map_err(|e| (Stage::Config, 0, e))
+    let cfg = InitConfig::decode(&bytes).map_err(|e| (Stage::Config, 0, e))?;
+    Ok((bytes, cfg))
 }
 
-/// What pid 2 needs, prepared before [`GO`] so that starting it allocates
-/// nothing: it shares init's memory until its `execve`.
-struct Launch {
-    filter: seccompiler::BpfProgram,
-    program: CString,
-    _argv: Vec<CString>,
-    _env: Vec<CString>,
-    argv: Vec<*const libc::c_char>,
-    envp: Vec<*const libc::c_char>,
-    limits: [(libc::__rlimit_resource_t, u64); 3],
-    last_cap: libc::c_ulong,
+/// init's arguments: the empty host directory the root goes on, and the
+/// user and group the function runs as.
+struct Args {
+    root: CString,
     uid: u32,
     gid: u32,
-    /// Where pid 2 leaves the step that failed, its errno and what it was
-    /// doing; untouched when its `execve` succeeds.
-    failure: std::cell::Cell<Option<(Stage, i32, &'static str)>>,
 }
 
-/// What pid 2 needs that no configuration changes: the seccomp program and
-/// the highest capability. Made before the configuration arrives, so a spare
-/// init has it ready.
-struct Fixed {
-    filter: seccompiler::BpfProgram,
-    last_cap: libc::c_ulong,
-}
-
-impl Fixed {
-    fn new() -> Step<Self> {
+impl Args {
+    fn parse() -> Step<Self> {
+        let bad = || {
+            (
+                Stage::Config,
+                0,
+                "usage: skybridge-jail-init ROOT UID GID".to_string(),
+            )
+        };
+        let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+        let [root, uid, gid] = args.as_slice() else {
+            return Err(bad());
+        };
+        let num = |s: &std::ffi::OsString| s.to_str().and_then(|s| s.parse::<u32>().ok());
         Ok(Self {
-            filter: super::seccomp::filter().map_err(|e| (Stage::Seccomp, 0, e))?,
-            last_cap: std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-                .ok()
-                .and_then(|s| s.trim().parse::<libc::c_ulong>().ok())
-                .unwrap_or(63),
+            root: CString::new(root.as_bytes()).map_err(|_| bad())?,
+            uid: num(uid).ok_or_else(bad)?,
+            gid: num(gid).ok_or_else(bad)?,
         })
     }
 }
 
-impl Launch {
-    fn new(cfg: &InitConfig, fixed: Fixed) -> Self {
-        let mut argv_c = vec![cstr(&cfg.argv0)];
-        argv_c.extend(cfg.args.iter().map(|a| cstr(a)));
-        let env_c: Vec<CString> = cfg
-            .env
-            .iter()
-            .map(|(k, v)| cstr(&format!("{k}={v}")))
-            .collect();
-        let ptrs = |v: &[CString]| -> Vec<*const libc::c_char> {
-            v.iter()
-                .map(|c| c.as_ptr())
-                .chain([std::ptr::null()])
-                .collect()
-        };
-        Self {
-            filter: fixed.filter,
-            program: cstr(PROGRAM_PATH),
-            argv: ptrs(&argv_c),
-            envp: ptrs(&env_c),
-            _argv: argv_c,
-            _env: env_c,
-            limits: [
-                (libc::RLIMIT_CORE, 0),
-                (libc::RLIMIT_NOFILE, cfg.nofile),
-                (libc::RLIMIT_FSIZE, cfg.fsize),
-            ],
-            last_cap: fixed.last_cap,
-            uid: cfg.uid,
-            gid: cfg.gid,
-            failure: std::cell::Cell::new(None),
-        }
-    }
-
-    /// Starts pid 2 and returns once its `execve` succeeded (its pid) or it
-    /// failed (the failure).
-    fn start(&self) -> Step<libc::pid_t> {
-        let mut stack = vec![0u8; 64 * 1024];
-        // SAFETY: the stack grows down from its 16-byte aligned top.
-        let top = unsafe { stack.as_mut_ptr().add(stack.len()) };
-        let top = (top as usize & !15) as *mut libc::c_void;
-        // SAFETY: with CLONE_VM | CLONE_VFORK this process sleeps until the
-        // child's execve or _exit, so `self` and `stack` outlive its use of
-        // them; the child only makes system calls and writes `failure`.
-        let pid = unsafe {
-            libc::clone(
-                function_process,
-                top,
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-                self as *const Launch as *mut libc::c_void,
-            )
-        };
-        if pid < 0 {
-            return Err(os(Stage::Fork, "clone"));
-        }
-        match self.failure.take() {
-            None => Ok(pid),
-            Some((stage, errno, what)) => {
-                let mut status = 0;
-                // SAFETY: reaps the failed child.
-                unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
-                let e = io::Error::from_raw_os_error(errno);
-                Err((stage, errno, format!("{what}: {e}")))
-            }
-        }
-    }
-}
-
 fn run() -> Step<i32> {
-    let fixed = Fixed::new()?;
-    // What no configuration changes is built before it arrives, so a spare
-    // init has it ready.
-    let root = std::env::args_os()
-        .nth(1)
-        .and_then(|r| CString::new(r.as_bytes()).ok())
-        .ok_or((Stage::Config, 0, "no root directory argument".to_string()))?;
-    prepare_root(&root)?;
+    let args = Args::parse()?;
+    // Everything no configuration changes happens before it arrives, so a
+    // spare init has it done: the root's fixed half, lo, and pid 2, which
+    // drops every privilege and waits to exec the function.
+    prepare_root(&args.root)?;
     network(None)?;
     let mut pipe = config_pipe();
-    let cfg = read_config(&mut pipe)?;
+    expect(&mut pipe, IN_CGROUP);
+    // SAFETY: unshare on this single-threaded process, now in its cgroup;
+    // pid 2 is born into the new namespace.
+    check(
+        unsafe { libc::unshare(libc::CLONE_NEWCGROUP) },
+        Stage::CgroupNs,
+        "unshare(CLONE_NEWCGROUP)",
+    )?;
+    let pid2 = FunctionProcess::start(&args)?;
+    let (bytes, cfg) = read_config(&mut pipe)?;
     // A spare was started at a low priority; its sandbox is wanted now.
-    // SAFETY: setpriority of this process (still root).
-    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 0) };
-    let launch = Launch::new(&cfg, fixed);
-    finish_root(&cfg)?;
+    // SAFETY: setpriority of this process and of pid 2 (init is still root).
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 0);
+        libc::setpriority(libc::PRIO_PROCESS, pid2.pid as libc::id_t, 0);
+    }
+    finish_root(&cfg, &args)?;
     let host = cfg.hostname.as_bytes();
     // SAFETY: sethostname reads `host.len()` bytes.
     check(
@@ -249,22 +194,12 @@ fn run() -> Step<i32> {
         Stage::Hostname,
         "sethostname",
     )?;
-
-    let mut go = [0u8; 1];
-    if pipe.read_exact(&mut go).is_err() || go[0] != GO {
-        abandoned()
-    }
+    expect(&mut pipe, GO);
     drop(pipe);
-    // SAFETY: unshare on this single-threaded process, now in its cgroup.
-    check(
-        unsafe { libc::unshare(libc::CLONE_NEWCGROUP) },
-        Stage::CgroupNs,
-        "unshare(CLONE_NEWCGROUP)",
-    )?;
     if let Some(net) = &cfg.net {
         network(Some(net))?;
     }
-    let pid = launch.start()?;
+    let pid = pid2.exec(&bytes)?;
     report(&Report::Ready);
     // init holds no end of the function's pipes: they reach EOF when the
     // function (and anything it started) is gone.
@@ -287,30 +222,118 @@ fn run() -> Step<i32> {
     }
 }
 
-/// pid 2: lowers privileges and execs the function. It shares init's
-/// memory (`vfork`-style) until then, so it makes system calls only; on a
-/// failure it leaves what failed in [`Launch::failure`] and exits.
-extern "C" fn function_process(arg: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: `arg` is init's Launch, alive while init waits for us.
-    let l = unsafe { &*(arg as *const Launch) };
-    let fail = |stage: Stage, what: &'static str| -> libc::c_int {
-        let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        l.failure.set(Some((stage, errno, what)));
-        // SAFETY: ends this child; init resumes and reads `failure`.
-        unsafe { libc::_exit(127) }
-    };
-    // SAFETY: plain system calls; no allocation, no locks.
-    unsafe {
-        for (resource, value) in l.limits {
-            let rl = libc::rlimit {
-                rlim_cur: value,
-                rlim_max: value,
-            };
-            if libc::setrlimit(resource, &rl) != 0 {
-                return fail(Stage::Privileges, "setrlimit");
+/// pid 2 before it becomes the function: started (in the sandbox's cgroup
+/// and cgroup namespace) before the configuration, it lowers its
+/// privileges and installs the seccomp filter at once (the filter alone,
+/// compiled by the kernel, costs ~150 µs), then waits for the
+/// configuration to exec the function.
+struct FunctionProcess {
+    pid: libc::pid_t,
+    /// The configuration goes here.
+    request: File,
+    /// EOF once its `execve` succeeded; a [`Report::Failed`] if a step
+    /// failed.
+    status: File,
+}
+
+fn pipe_pair() -> Step<(File, File)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two fds, each owned once below.
+    check(
+        unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) },
+        Stage::Fork,
+        "pipe2",
+    )?;
+    // SAFETY: fresh fds from pipe2.
+    Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
+}
+
+impl FunctionProcess {
+    fn start(args: &Args) -> Step<Self> {
+        let filter = super::seccomp::filter().map_err(|e| (Stage::Seccomp, 0, e))?;
+        let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse::<libc::c_ulong>().ok())
+            .unwrap_or(63);
+        let (request_r, request_w) = pipe_pair()?;
+        let (status_r, status_w) = pipe_pair()?;
+        // SAFETY: fork of this single-threaded process.
+        match unsafe { libc::fork() } {
+            -1 => Err(os(Stage::Fork, "fork")),
+            0 => {
+                drop((request_w, status_r));
+                let failed = function_process(args, &filter, last_cap, request_r);
+                let mut status = status_w;
+                let _ = status.write_all(
+                    &Report::Failed {
+                        stage: failed.0,
+                        errno: failed.1,
+                        detail: failed.2,
+                    }
+                    .encode(),
+                );
+                // SAFETY: ends pid 2; init reads the failure.
+                unsafe { libc::_exit(127) }
             }
+            pid => Ok(Self {
+                pid,
+                request: request_w,
+                status: status_r,
+            }),
         }
-        for cap in 0..=l.last_cap {
+    }
+
+    /// Sends the configuration and returns once the function's `execve`
+    /// succeeded (its pid) or a step failed (the failure).
+    fn exec(mut self, config: &[u8]) -> Step<libc::pid_t> {
+        // A pid 2 that failed already does not read: its failure follows.
+        let _ = self
+            .request
+            .write_all(&(config.len() as u32).to_le_bytes())
+            .and_then(|()| self.request.write_all(config));
+        drop(self.request);
+        let mut buf = Vec::new();
+        let _ = self.status.read_to_end(&mut buf);
+        if buf.is_empty() {
+            return Ok(self.pid);
+        }
+        let mut status = 0;
+        // SAFETY: reaps the failed child.
+        unsafe { libc::waitpid(self.pid, &mut status, libc::__WALL) };
+        match Report::take(&mut buf)
+            .ok()
+            .and_then(|r| r.into_iter().next())
+        {
+            Some(Report::Failed {
+                stage,
+                errno,
+                detail,
+            }) => Err((stage, errno, detail)),
+            _ => Err((Stage::Exec, 0, "the function's process failed".into())),
+        }
+    }
+}
+
+/// pid 2: lowers its privileges, installs the seccomp filter, waits for the
+/// configuration and execs the function; returns only the step that
+/// failed.
+fn function_process(
+    args: &Args,
+    filter: &seccompiler::BpfProgram,
+    last_cap: libc::c_ulong,
+    mut request: File,
+) -> (Stage, i32, String) {
+    let fail = |stage: Stage, what: &str| os(stage, what);
+    // SAFETY: plain system calls on this process.
+    unsafe {
+        let no_core = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::setrlimit(libc::RLIMIT_CORE, &no_core) != 0 {
+            return fail(Stage::Privileges, "setrlimit");
+        }
+        for cap in 0..=last_cap {
             if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) != 0
                 && *libc::__errno_location() != libc::EINVAL
             {
@@ -320,10 +343,10 @@ extern "C" fn function_process(arg: *mut libc::c_void) -> libc::c_int {
         if libc::setgroups(0, std::ptr::null()) != 0 {
             return fail(Stage::Privileges, "setgroups");
         }
-        if libc::setresgid(l.gid, l.gid, l.gid) != 0 {
+        if libc::setresgid(args.gid, args.gid, args.gid) != 0 {
             return fail(Stage::Privileges, "setresgid");
         }
-        if libc::setresuid(l.uid, l.uid, l.uid) != 0 {
+        if libc::setresuid(args.uid, args.uid, args.uid) != 0 {
             return fail(Stage::Privileges, "setresuid");
         }
         libc::prctl(
@@ -336,8 +359,66 @@ extern "C" fn function_process(arg: *mut libc::c_void) -> libc::c_int {
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
             return fail(Stage::Privileges, "no_new_privs");
         }
-        // Only 0-2 survive the exec: the config fd is closed, the report
-        // pipe is close-on-exec; anything else too.
+        let prog = libc::sock_fprog {
+            len: filter.len() as libc::c_ushort,
+            filter: filter.as_ptr() as *mut libc::sock_filter,
+        };
+        if libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &prog as *const libc::sock_fprog,
+        ) != 0
+        {
+            return fail(Stage::Privileges, "installing the seccomp filter");
+        }
+    }
+    // The configuration: none means the sandbox was given up.
+    let mut len = [0u8; 4];
+    if request.read_exact(&mut len).is_err() {
+        // SAFETY: ends pid 2 quietly; init is going too.
+        unsafe { libc::_exit(0) }
+    }
+    let mut bytes = vec![0u8; u32::from_le_bytes(len) as usize];
+    if let Err(e) = request.read_exact(&mut bytes) {
+        return (Stage::Config, e.raw_os_error().unwrap_or(0), e.to_string());
+    }
+    drop(request);
+    let cfg = match InitConfig::decode(&bytes) {
+        Ok(cfg) => cfg,
+        Err(e) => return (Stage::Config, 0, e),
+    };
+    let mut argv = vec![cstr(&cfg.argv0)];
+    argv.extend(cfg.args.iter().map(|a| cstr(a)));
+    let env: Vec<CString> = cfg
+        .env
+        .iter()
+        .map(|(k, v)| cstr(&format!("{k}={v}")))
+        .collect();
+    let ptrs = |v: &[CString]| -> Vec<*const libc::c_char> {
+        v.iter()
+            .map(|c| c.as_ptr())
+            .chain([std::ptr::null()])
+            .collect()
+    };
+    let (argv_p, env_p) = (ptrs(&argv), ptrs(&env));
+    // SAFETY: plain system calls; the pointers outlive the execve.
+    unsafe {
+        for (resource, value) in [
+            (libc::RLIMIT_NOFILE, cfg.nofile),
+            (libc::RLIMIT_FSIZE, cfg.fsize),
+        ] {
+            let rl = libc::rlimit {
+                rlim_cur: value,
+                rlim_max: value,
+            };
+            if libc::setrlimit(resource, &rl) != 0 {
+                return fail(Stage::Privileges, "setrlimit");
+            }
+        }
+        // Only 0-2 survive the exec: the config and report pipes, the
+        // status pipe (its EOF tells init the exec succeeded), anything
+        // else.
         if libc::syscall(
             libc::SYS_close_range,
             3u32,
@@ -350,20 +431,7 @@ extern "C" fn function_process(arg: *mut libc::c_void) -> libc::c_int {
         if libc::chdir(c"/tmp".as_ptr()) != 0 {
             return fail(Stage::Privileges, "chdir /tmp");
         }
-        let prog = libc::sock_fprog {
-            len: l.filter.len() as libc::c_ushort,
-            filter: l.filter.as_ptr() as *mut libc::sock_filter,
-        };
-        if libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            0,
-            &prog as *const libc::sock_fprog,
-        ) != 0
-        {
-            return fail(Stage::Privileges, "installing the seccomp filter");
-        }
-        libc::execve(l.program.as_ptr(), l.argv.as_ptr(), l.envp.as_ptr());
+        libc::execve(cstr(PROGRAM_PATH).as_ptr(), argv_p.as_ptr(), env_p.as_ptr());
     }
     fail(Stage::Exec, "execve /function")
 }
@@ -532,7 +600,7 @@ fn prepare_root(root: &CStr) -> Step<()> {
 /// The rest of the root, from `cfg` (the working directory is the root
 /// [`prepare_root`] made): the function's binary, `/tmp`, `/etc`; then
 /// `pivot_root` into it, the host's tree detached, the root read-only.
-fn finish_root(cfg: &InitConfig) -> Step<()> {
+fn finish_root(cfg: &InitConfig, args: &Args) -> Step<()> {
     let program = CString::new(cfg.program.as_os_str().as_bytes())
         .map_err(|_| (Stage::Mounts, 0, "program path holds NUL".to_string()))?;
     bind(&program, c"function", libc::MS_RDONLY | NOSUID_NODEV)?;
@@ -563,10 +631,13 @@ fn finish_root(cfg: &InitConfig) -> Step<()> {
         "etc/passwd",
         &format!(
             "root:x:0:0:root:/:/sbin/nologin\nnobody:x:{}:{}:nobody:/tmp:/sbin/nologin\n",
-            cfg.uid, cfg.gid
+            args.uid, args.gid
         ),
     )?;
-    write_file("etc/group", &format!("root:x:0:\nnogroup:x:{}:\n", cfg.gid))?;
+    write_file(
+        "etc/group",
+        &format!("root:x:0:\nnogroup:x:{}:\n", args.gid),
+    )?;
     if let Some(net) = &cfg.net {
         let servers: String = net
             .nameservers

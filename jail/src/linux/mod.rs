@@ -210,16 +210,17 @@ impl Driver {
         }
         let root = cfg.state_dir.join("root");
         std::fs::create_dir_all(&root).map_err(io_err(format!("creating {}", root.display())))?;
-        let init = CString::new(cfg.init.as_os_str().as_bytes())
-            .map_err(|_| JailError::Unsupported("the init path holds NUL".into()))?;
-        let root_c = CString::new(root.as_os_str().as_bytes())
-            .map_err(|_| JailError::Unsupported("the state dir path holds NUL".into()))?;
-        let maker = Arc::new(Maker::new(
-            init,
-            root_c,
-            cgroups,
-            format!("{:08x}", rand_u32()),
-        ));
+        let path = |p: &Path| {
+            CString::new(p.as_os_str().as_bytes())
+                .map_err(|_| JailError::Unsupported(format!("{} holds NUL", p.display())))
+        };
+        let argv = vec![
+            path(&cfg.init)?,
+            path(&root)?,
+            CString::new(cfg.uid.to_string()).expect("digits"),
+            CString::new(cfg.gid.to_string()).expect("digits"),
+        ];
+        let maker = Arc::new(Maker::new(argv, cgroups, format!("{:08x}", rand_u32())));
         Ok(Self {
             spares: Spares::start(maker.clone(), cfg.spare_inits)?,
             maker,
@@ -307,8 +308,6 @@ impl Driver {
             hostname: spec.hostname.clone(),
             tmp_bytes: spec.tmp_bytes,
             tmp_inodes: spec.tmp_inodes,
-            uid: self.cfg.uid,
-            gid: self.cfg.gid,
             nofile: spec.nofile,
             fsize: spec.fsize,
             net: spec.network.as_ref().map(|l| NetConfig {

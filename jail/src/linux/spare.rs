@@ -20,6 +20,7 @@
 //! and still running die when it ends.
 
 use std::ffi::CString;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -64,8 +65,8 @@ fn kill_and_reap(init: &spawn::Spawned) {
 
 /// Makes bare sandboxes: the instance's cgroups and this process's names.
 pub struct Maker {
-    init: CString,
-    root: CString,
+    /// init's argv: its path, the root directory, the function's uid and gid.
+    argv: Vec<CString>,
     cgroups: Cgroups,
     /// Distinguishes this process's sandboxes from an earlier one's.
     boot: String,
@@ -73,12 +74,12 @@ pub struct Maker {
 }
 
 impl Maker {
-    /// A maker of sandboxes running `init` (root tmpfs on `root`), named
-    /// `<boot>-<n>` in `cgroups`.
-    pub fn new(init: CString, root: CString, cgroups: Cgroups, boot: String) -> Self {
+    /// A maker of sandboxes named `<boot>-<n>` in `cgroups`, running init
+    /// with `argv`: its path, the empty directory its root tmpfs goes on,
+    /// the uid and the gid functions run as.
+    pub fn new(argv: Vec<CString>, cgroups: Cgroups, boot: String) -> Self {
         Self {
-            init,
-            root,
+            argv,
             cgroups,
             boot,
             seq: AtomicU64::new(0),
@@ -95,7 +96,7 @@ impl Maker {
     pub fn make(&self) -> Result<Bare, JailError> {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let name = format!("{}-{seq}", self.boot);
-        let init = spawn::spawn(&self.init, &self.root).map_err(io_err("starting the sandbox"))?;
+        let init = spawn::spawn(&self.argv).map_err(io_err("starting the sandbox"))?;
         let bare = Bare {
             cgroup: match self.cgroups.create(&name) {
                 Ok(cg) => cg,
@@ -112,6 +113,16 @@ impl Maker {
             bare.release();
             return Err(io_err("moving the sandbox into its cgroup")(e));
         }
+        // init starts pid 2 now: in the cgroup from its start.
+        // SAFETY: a one-byte write to the config pipe, whose read end init
+        // holds (a dead init shows when the sandbox is set up).
+        unsafe {
+            libc::write(
+                bare.init.config.as_raw_fd(),
+                [crate::proto::IN_CGROUP].as_ptr().cast(),
+                1,
+            )
+        };
         Ok(bare)
     }
 }
@@ -120,7 +131,9 @@ impl Maker {
 type Waiter = tokio::sync::oneshot::Sender<Result<Bare, JailError>>;
 
 struct State {
-    ready: Vec<Bare>,
+    /// Oldest first: the likeliest to have finished what init does before
+    /// its configuration.
+    ready: std::collections::VecDeque<Bare>,
     /// Set-ups that found no spare, first come first served.
     waiting: std::collections::VecDeque<Waiter>,
     closed: bool,
@@ -149,7 +162,7 @@ impl Spares {
             maker,
             target,
             state: Mutex::new(State {
-                ready: Vec::new(),
+                ready: Default::default(),
                 waiting: Default::default(),
                 closed: false,
             }),
@@ -175,7 +188,7 @@ impl Spares {
     /// cold invocation took 1.3 ms longer).
     pub fn take(&self) -> Option<Bare> {
         let mut st = self.shared.state.lock().expect("spares lock");
-        while let Some(bare) = st.ready.pop() {
+        while let Some(bare) = st.ready.pop_front() {
             match spawn::try_reap(&bare.init.pidfd) {
                 Ok(None) => return Some(bare),
                 // It died (it should not): reaped; its cgroup goes.
@@ -271,7 +284,7 @@ fn fill(shared: &Shared) {
                 }
                 // A spare pushed just after a set-up found none.
                 while !st.waiting.is_empty() && !st.ready.is_empty() {
-                    let bare = st.ready.pop().expect("not empty");
+                    let bare = st.ready.pop_front().expect("not empty");
                     hand_over(&mut st, Ok(bare));
                 }
                 if !st.waiting.is_empty() || st.ready.len() < shared.target {
@@ -296,7 +309,7 @@ fn fill(shared: &Shared) {
         }
         match hand_over(&mut st, made) {
             None => {}
-            Some(Ok(bare)) => st.ready.push(bare),
+            Some(Ok(bare)) => st.ready.push_back(bare),
             Some(Err(e)) => {
                 eprintln!("skybridge-jail: making a spare sandbox: {e}");
                 // Not in a tight loop: again when a set-up waits, or in a while.

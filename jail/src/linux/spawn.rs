@@ -11,7 +11,7 @@
 //! copy of the server's page tables. Everything else (mounts, network,
 //! privileges) happens in init, a fresh single-threaded process.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -98,11 +98,9 @@ const NAMESPACES: libc::c_int = libc::CLONE_NEWPID
     | libc::CLONE_NEWIPC
     | libc::CLONE_NEWUTS;
 
-/// Starts `init` (argv `[init, root]`, an empty environment) in new pid,
-/// mount, network, ipc and uts namespaces; `root` is the empty host
-/// directory its root tmpfs is mounted on (in its own mount namespace: the
-/// host never sees it).
-pub fn spawn(init: &CStr, root: &CStr) -> io::Result<Spawned> {
+/// Starts init (`argv[0]`, the program; an empty environment) in new pid,
+/// mount, network, ipc and uts namespaces.
+pub fn spawn(argv: &[CString]) -> io::Result<Spawned> {
     let (stdin_r, stdin_w) = pipe()?;
     let (stdout_r, stdout_w) = pipe()?;
     let (stderr_r, stderr_w) = pipe()?;
@@ -115,12 +113,18 @@ pub fn spawn(init: &CStr, root: &CStr) -> io::Result<Spawned> {
         above_child_range(config_r)?,
         above_child_range(report_w)?,
     ];
-    let argv0 = CString::from(init);
-    let argv = [argv0.as_ptr(), root.as_ptr(), std::ptr::null()];
+    let path = argv
+        .first()
+        .ok_or_else(|| io::Error::other("no program to start"))?;
+    let argv: Vec<*const libc::c_char> = argv
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain([std::ptr::null()])
+        .collect();
     let envp = [std::ptr::null::<libc::c_char>()];
     let mut args = ChildArgs {
         fds: [0; CHILD_FDS],
-        path: init.as_ptr(),
+        path: path.as_ptr(),
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
     };
