@@ -174,25 +174,13 @@ pub(super) async fn measure(
     n: usize,
     paced: Option<Duration>,
 ) -> anyhow::Result<Row> {
-    let url = format!("{base}/api/v1/functions/{name}/invoke");
     let mut lat = Vec::new();
     let started = Instant::now();
     for i in 0..n + 2 {
         if let Some(pace) = paced {
             tokio::time::sleep(pace).await;
         }
-        let t = Instant::now();
-        let r = client
-            .post(&url)
-            .json(&json!({ "input": input }))
-            .send()
-            .await?;
-        let status = r.status();
-        let e: Value = r.json().await?;
-        let took = t.elapsed();
-        if status != 200 || e["status"] != "succeeded" || e["output"].is_null() {
-            bail!("invoke {name} failed: {status} {e}");
-        }
+        let took = invoke_once(client, base, name, input).await?;
         if i >= 2 {
             lat.push(took);
         }
@@ -203,6 +191,28 @@ pub(super) async fn measure(
         "backend cold invoke (HTTP)"
     };
     Ok(summarize(label, 1, lat, started.elapsed()))
+}
+
+/// One invoke of `name`, checked: how long it took.
+pub(super) async fn invoke_once(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    input: &Value,
+) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    let r = client
+        .post(format!("{base}/api/v1/functions/{name}/invoke"))
+        .json(&json!({ "input": input }))
+        .send()
+        .await?;
+    let status = r.status();
+    let e: Value = r.json().await?;
+    let took = t.elapsed();
+    if status != 200 || e["status"] != "succeeded" || e["output"].is_null() {
+        bail!("invoke {name} failed: {status} {e}");
+    }
+    Ok(took)
 }
 
 pub(super) async fn metric(
