@@ -124,10 +124,10 @@ pub struct JailConfig {
     pub nofile: u32,
     /// Sandbox set-up taking longer fails the execution, ms.
     pub setup_timeout_ms: u64,
-    /// Sandbox inits started ahead of time, in their own pid, mount,
-    /// network, ipc and uts namespaces, holding
-    /// nothing of any function (each serves one sandbox): a cold start then
-    /// skips starting one. 0 turns them off.
+    /// Sandboxes started ahead of time (init in its namespaces and cgroup,
+    /// pid 2 unprivileged and waiting), holding nothing of any function
+    /// (each serves one sandbox): a cold start then skips starting one. 0
+    /// turns them off.
     pub spare_inits: u32,
     /// Warm sandboxes per function, for functions that do not set
     /// `warm_pool_size`.

@@ -208,18 +208,42 @@ impl Cgroups {
         Ok(cg)
     }
 
-    /// Sets the limits of `cg`, one of this instance's cgroups.
+    /// Sets the limits of `cg`, one of this instance's cgroups (which may
+    /// have others already).
     pub fn limit(&self, cg: &Cgroup, limits: &CgroupLimits) -> io::Result<()> {
-        for (i, file, value) in limit_files(&self.layout, limits) {
-            let path = cg.dirs[i].join(file);
-            match std::fs::write(&path, &value) {
-                Ok(()) => {}
+        let files = limit_files(&self.layout, limits);
+        let write = |(i, file, value): &(usize, &str, String)| {
+            let path = cg.dirs[*i].join(file);
+            match std::fs::write(&path, value) {
+                Ok(()) => Ok(()),
                 // Kernels without swap accounting have no memsw/swap files:
                 // there is no swap to limit.
                 Err(e)
                     if e.kind() == io::ErrorKind::NotFound
-                        && (file.contains("memsw") || file.contains("swap")) => {}
-                Err(e) => return Err(annotate(e, &path)),
+                        && (file.contains("memsw") || file.contains("swap")) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(annotate(e, &path)),
+            }
+        };
+        for (n, f) in files.iter().enumerate() {
+            match write(f) {
+                // v1 wants memsw >= limit at all times: raising a limit
+                // above the memsw already there needs the memsw first.
+                Err(e)
+                    if e.kind() == io::ErrorKind::InvalidInput
+                        && f.1 == "memory.limit_in_bytes" =>
+                {
+                    match files.get(n + 1) {
+                        Some(memsw) if memsw.1 == "memory.memsw.limit_in_bytes" => {
+                            write(memsw)?;
+                            write(f)?;
+                        }
+                        _ => return Err(e),
+                    }
+                }
+                other => other?,
             }
         }
         Ok(())

@@ -3,25 +3,27 @@
 //! The server starts it in new pid, mount, network, ipc and uts namespaces
 //! (with a network, the server moves the sandbox's veth into that network
 //! namespace) with five fds: the function's stdin, stdout and stderr (0–2), the
-//! config pipe (3) and a report pipe (4), and the empty host directory its
-//! root goes on as its argument. It then:
+//! config pipe (3) and a report pipe (4); its arguments are the empty host
+//! directory its root goes on and the uid and gid of the function. Steps 1–3
+//! need no configuration, so a spare init has them done:
 //!
-//! 1. dies with the server (`PR_SET_PDEATHSIG`) and, before any
-//!    configuration (a spare init does this ahead of time), mounts a tmpfs
-//!    root with `/dev/{null,zero,random,urandom}` and its own `/proc`
-//!    (`/proc/sys` read-only), and brings `lo` up;
-//! 2. reads its [`InitConfig`] and finishes the root: the function's binary
-//!    (read-only), a size-capped `/tmp`, a few `/etc` files; `pivot_root`s
-//!    into it and detaches the host's tree; makes it read-only; sets the
-//!    host name;
-//! 3. waits for [`GO`]: meanwhile the server has set the limits of its
-//!    cgroup (it is in it already) and put its veth in place, so step 2
-//!    overlaps that work;
-//! 4. enters a new cgroup namespace, configures `eth0` if the sandbox has a
-//!    network, and starts the function's process (pid 2, `vfork`-style: no
-//!    copy of init's memory), which lowers its rlimits, drops every
-//!    capability, becomes an unprivileged user, sets `no_new_privs`, installs
-//!    the seccomp filter and execs `/function`;
+//! 1. dies with the server (`PR_SET_PDEATHSIG`); mounts a tmpfs root with
+//!    `/dev/{null,zero,random,urandom}`, its own `/proc` (`/proc/sys`
+//!    read-only) and `/etc/{passwd,group}`; keeps a detached clone of the
+//!    host's mount tree (an fd), `pivot_root`s into the new root and
+//!    detaches the host's tree; brings `lo` up;
+//! 2. waits for [`IN_CGROUP`], enters a new cgroup namespace and forks pid
+//!    2, which lowers its rlimits, drops every capability, becomes the
+//!    unprivileged user, sets `no_new_privs`, installs the seccomp filter and
+//!    waits for the configuration;
+//! 3. reads its [`InitConfig`] and finishes the root: the function's binary
+//!    mounted read-only at `/function` from the host clone, a size-capped
+//!    `/tmp`, `/etc/hosts` (and with a network `/etc/resolv.conf` and the CA
+//!    certificates); makes it read-only; sets the host name;
+//! 4. waits for [`GO`] (meanwhile the server set the cgroup's limits and put
+//!    the veth in place), configures `eth0` if the sandbox has a network and
+//!    hands pid 2 the configuration: it sets its last rlimits and execs
+//!    `/function`;
 //! 5. reports [`Report::Ready`], reaps, and when pid 2 exits reports its
 //!    status and exits itself: the kernel then kills whatever the function
 //!    left running in the namespace.
@@ -29,8 +31,9 @@
 use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::FromRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use crate::proto::{
     InitConfig, NetConfig, Report, Stage, CONFIG_FD, GO, IN_CGROUP, PROGRAM_PATH, REPORT_FD,
@@ -167,7 +170,9 @@ fn run() -> Step<i32> {
     // Everything no configuration changes happens before it arrives, so a
     // spare init has it done: the root's fixed half, lo, and pid 2, which
     // drops every privilege and waits to exec the function.
-    prepare_root(&args.root)?;
+    prepare_root(&args.root, &args)?;
+    let tree = host_tree()?;
+    enter_root()?;
     network(None)?;
     let mut pipe = config_pipe();
     expect(&mut pipe, IN_CGROUP);
@@ -178,15 +183,13 @@ fn run() -> Step<i32> {
         Stage::CgroupNs,
         "unshare(CLONE_NEWCGROUP)",
     )?;
-    let pid2 = FunctionProcess::start(&args)?;
+    let pid2 = FunctionProcess::start(&args, &tree)?;
     let (bytes, cfg) = read_config(&mut pipe)?;
-    // A spare was started at a low priority; its sandbox is wanted now.
-    // SAFETY: setpriority of this process and of pid 2 (init is still root).
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, 0);
-        libc::setpriority(libc::PRIO_PROCESS, pid2.pid as libc::id_t, 0);
-    }
-    finish_root(&cfg, &args)?;
+    // A spare was started at a low priority; its sandbox is wanted now (the
+    // server raised init's already).
+    // SAFETY: setpriority of pid 2 (init is still root).
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, pid2.pid as libc::id_t, 0) };
+    finish_root(&cfg, &tree)?;
     let host = cfg.hostname.as_bytes();
     // SAFETY: sethostname reads `host.len()` bytes.
     check(
@@ -249,7 +252,7 @@ fn pipe_pair() -> Step<(File, File)> {
 }
 
 impl FunctionProcess {
-    fn start(args: &Args) -> Step<Self> {
+    fn start(args: &Args, tree: &OwnedFd) -> Step<Self> {
         let filter = super::seccomp::filter().map_err(|e| (Stage::Seccomp, 0, e))?;
         let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
             .ok()
@@ -261,6 +264,9 @@ impl FunctionProcess {
         match unsafe { libc::fork() } {
             -1 => Err(os(Stage::Fork, "fork")),
             0 => {
+                // Not the host's tree: pid 2 never reaches a host path.
+                // SAFETY: closing our copy of init's fd.
+                unsafe { libc::close(tree.as_raw_fd()) };
                 drop((request_w, status_r));
                 let failed = function_process(args, &filter, last_cap, request_r);
                 let mut status = status_w;
@@ -513,7 +519,7 @@ const NOSUID_NODEV: libc::c_ulong = libc::MS_NOSUID | libc::MS_NODEV;
 /// The part of the root no configuration changes, on `root` (an empty host
 /// directory; this mount namespace is ours): the tmpfs, `/dev`, `/proc`.
 /// Leaves the working directory in it.
-fn prepare_root(root: &CStr) -> Step<()> {
+fn prepare_root(root: &CStr, args: &Args) -> Step<()> {
     // Nothing below propagates back to the host.
     mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)?;
     mount(
@@ -594,39 +600,7 @@ fn prepare_root(root: &CStr) -> Step<()> {
             Some(c"hidepid=2"),
         )
     })?;
-    bind(c"proc/sys", c"proc/sys", libc::MS_RDONLY | proc_flags)
-}
-
-/// The rest of the root, from `cfg` (the working directory is the root
-/// [`prepare_root`] made): the function's binary, `/tmp`, `/etc`; then
-/// `pivot_root` into it, the host's tree detached, the root read-only.
-fn finish_root(cfg: &InitConfig, args: &Args) -> Step<()> {
-    let program = CString::new(cfg.program.as_os_str().as_bytes())
-        .map_err(|_| (Stage::Mounts, 0, "program path holds NUL".to_string()))?;
-    bind(&program, c"function", libc::MS_RDONLY | NOSUID_NODEV)?;
-    let tmp_opts = cstr(&format!(
-        "size={},nr_inodes={},mode=1777",
-        cfg.tmp_bytes, cfg.tmp_inodes
-    ));
-    mount(
-        Some(c"tmpfs"),
-        c"tmp",
-        Some(c"tmpfs"),
-        NOSUID_NODEV,
-        Some(&tmp_opts),
-    )?;
-
-    let addr = cfg
-        .net
-        .as_ref()
-        .map_or("127.0.1.1".to_string(), |n| n.addr.to_string());
-    write_file(
-        "etc/hosts",
-        &format!(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost\n{addr}\t{}\n",
-            cfg.hostname
-        ),
-    )?;
+    bind(c"proc/sys", c"proc/sys", libc::MS_RDONLY | proc_flags)?;
     write_file(
         "etc/passwd",
         &format!(
@@ -637,31 +611,32 @@ fn finish_root(cfg: &InitConfig, args: &Args) -> Step<()> {
     write_file(
         "etc/group",
         &format!("root:x:0:\nnogroup:x:{}:\n", args.gid),
-    )?;
-    if let Some(net) = &cfg.net {
-        let servers: String = net
-            .nameservers
-            .iter()
-            .map(|ns| format!("nameserver {ns}\n"))
-            .collect();
-        write_file("etc/resolv.conf", &servers)?;
-        // CA certificates, for functions that call HTTPS services.
-        if std::path::Path::new("/etc/ssl/certs").is_dir() {
-            std::fs::create_dir_all("etc/ssl/certs").map_err(|e| {
-                (
-                    Stage::Mounts,
-                    e.raw_os_error().unwrap_or(0),
-                    format!("mkdir etc/ssl/certs: {e}"),
-                )
-            })?;
-            bind(
-                c"/etc/ssl/certs",
-                c"etc/ssl/certs",
-                libc::MS_RDONLY | NOSUID_NODEV | libc::MS_NOEXEC,
-            )?;
-        }
-    }
-    // Swap the roots and detach the host's tree from this namespace.
+    )
+}
+
+/// A copy of the host's whole mount tree, attached nowhere (an fd): after
+/// the `pivot_root` it still reaches host files, so that the function's
+/// binary can be mounted once the configuration names it. (A bind mount
+/// from the detached old root is refused; one from this clone is not.)
+fn host_tree() -> Step<OwnedFd> {
+    // SAFETY: open_tree of "/" returns a new fd we own.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            c"/".as_ptr(),
+            libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_RECURSIVE as libc::c_uint,
+        )
+    } as libc::c_int;
+    check(fd, Stage::Mounts, "cloning the host's mount tree")?;
+    // SAFETY: a fresh fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Swaps the roots (the working directory is the new one) and detaches the
+/// host's tree from this namespace. Done before the configuration: the
+/// detach waits for an RCU grace period.
+fn enter_root() -> Step<()> {
     // SAFETY: pivot_root(".", ".") stacks the old root on the new one.
     check(
         unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as libc::c_int },
@@ -679,7 +654,115 @@ fn finish_root(cfg: &InitConfig, args: &Args) -> Step<()> {
         unsafe { libc::chdir(c"/".as_ptr()) },
         Stage::Mounts,
         "chdir /",
+    )
+}
+
+/// `move_mount` from an fd (not in the libc crate).
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+
+/// Mounts the host's `host_path` (through `tree`) on `target` with `flags`.
+fn bind_host(tree: &OwnedFd, host_path: &Path, target: &CStr, flags: libc::c_ulong) -> Step<()> {
+    let what = || {
+        format!(
+            "mount {} on {}",
+            host_path.display(),
+            target.to_string_lossy()
+        )
+    };
+    let rel = host_path.strip_prefix("/").unwrap_or(host_path);
+    let rel = CString::new(rel.as_os_str().as_bytes())
+        .map_err(|_| (Stage::Mounts, 0, format!("{}: path holds NUL", what())))?;
+    // SAFETY: open_tree relative to the tree's fd; a new fd we own.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            tree.as_raw_fd(),
+            rel.as_ptr(),
+            libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC,
+        )
+    } as libc::c_int;
+    check(fd, Stage::Mounts, what())?;
+    // SAFETY: a fresh fd.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: move_mount of that mount onto `target`.
+    check(
+        unsafe {
+            libc::syscall(
+                libc::SYS_move_mount,
+                fd.as_raw_fd(),
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                target.as_ptr(),
+                MOVE_MOUNT_F_EMPTY_PATH,
+            )
+        } as libc::c_int,
+        Stage::Mounts,
+        what(),
     )?;
+    mount(
+        None,
+        target,
+        None,
+        libc::MS_BIND | libc::MS_REMOUNT | flags,
+        None,
+    )
+}
+
+/// The rest of the root, from `cfg` (the working directory is the root,
+/// entered already): the function's binary (through `tree`), `/tmp`,
+/// `/etc/hosts` and, with a network, `/etc/resolv.conf` and the CA
+/// certificates; then the root is made read-only.
+fn finish_root(cfg: &InitConfig, tree: &OwnedFd) -> Step<()> {
+    bind_host(
+        tree,
+        &cfg.program,
+        c"function",
+        libc::MS_RDONLY | NOSUID_NODEV,
+    )?;
+    let tmp_opts = cstr(&format!(
+        "size={},nr_inodes={},mode=1777",
+        cfg.tmp_bytes, cfg.tmp_inodes
+    ));
+    mount(
+        Some(c"tmpfs"),
+        c"tmp",
+        Some(c"tmpfs"),
+        NOSUID_NODEV,
+        Some(&tmp_opts),
+    )?;
+    let addr = cfg
+        .net
+        .as_ref()
+        .map_or("127.0.1.1".to_string(), |n| n.addr.to_string());
+    write_file(
+        "etc/hosts",
+        &format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost\n{addr}\t{}\n",
+            cfg.hostname
+        ),
+    )?;
+    if let Some(net) = &cfg.net {
+        let servers: String = net
+            .nameservers
+            .iter()
+            .map(|ns| format!("nameserver {ns}\n"))
+            .collect();
+        write_file("etc/resolv.conf", &servers)?;
+        // CA certificates, for functions that call HTTPS services (a host
+        // without them has none to give).
+        let certs = Path::new("/etc/ssl/certs");
+        if std::fs::create_dir_all("etc/ssl/certs").is_ok() {
+            match bind_host(
+                tree,
+                certs,
+                c"etc/ssl/certs",
+                libc::MS_RDONLY | NOSUID_NODEV | libc::MS_NOEXEC,
+            ) {
+                Err((_, libc::ENOENT, _)) => {}
+                other => other?,
+            }
+        }
+    }
     mount(
         None,
         c"/",

@@ -26,7 +26,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::cgroup::{Cgroup, Cgroups};
+use super::cgroup::{Cgroup, CgroupLimits, Cgroups};
 use super::{io_err, spawn, JailError};
 
 /// A started init in a cgroup of its own (no limits yet). Dropping it kills
@@ -41,6 +41,8 @@ pub struct Bare {
     pub init: spawn::Spawned,
     /// Its cgroup.
     pub cgroup: Cgroup,
+    /// The limits its cgroup has (`None`: none yet).
+    pub limits: Option<CgroupLimits>,
 }
 
 impl Bare {
@@ -71,6 +73,9 @@ pub struct Maker {
     /// Distinguishes this process's sandboxes from an earlier one's.
     boot: String,
     seq: AtomicU64,
+    /// The limits of the latest sandbox: spares get them ahead of time, so
+    /// that a set-up asking for the same writes none.
+    limits: Mutex<Option<CgroupLimits>>,
 }
 
 impl Maker {
@@ -83,7 +88,19 @@ impl Maker {
             cgroups,
             boot,
             seq: AtomicU64::new(0),
+            limits: Mutex::new(None),
         }
+    }
+
+    /// Gives `bare` the cgroup limits `limits` (unless it has them) and
+    /// makes them those of the next spares.
+    pub fn limit(&self, bare: &mut Bare, limits: &CgroupLimits) -> std::io::Result<()> {
+        *self.limits.lock().expect("limits lock") = Some(*limits);
+        if bare.limits.as_ref() != Some(limits) {
+            self.cgroups.limit(&bare.cgroup, limits)?;
+            bare.limits = Some(*limits);
+        }
+        Ok(())
     }
 
     /// The instance's cgroups.
@@ -97,14 +114,22 @@ impl Maker {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let name = format!("{}-{seq}", self.boot);
         let init = spawn::spawn(&self.argv).map_err(io_err("starting the sandbox"))?;
+        let limits = *self.limits.lock().expect("limits lock");
+        let cgroup = self.cgroups.create(&name).and_then(|cg| {
+            if let Some(l) = &limits {
+                self.cgroups.limit(&cg, l)?;
+            }
+            Ok(cg)
+        });
         let bare = Bare {
-            cgroup: match self.cgroups.create(&name) {
+            cgroup: match cgroup {
                 Ok(cg) => cg,
                 Err(e) => {
                     kill_and_reap(&init);
                     return Err(io_err("creating the sandbox's cgroup")(e));
                 }
             },
+            limits,
             name,
             seq,
             init,
