@@ -150,7 +150,7 @@ impl Default for JailConfig {
             tmpfs_mb: 64,
             nofile: 1024,
             setup_timeout_ms: 10_000,
-            spare_inits: 2,
+            spare_inits: 4,
             warm_pool_size: 2,
             max_warm_pool_size: 16,
             pool_idle_ttl_ms: 300_000,
