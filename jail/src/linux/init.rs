@@ -170,7 +170,7 @@ fn run() -> Step<i32> {
     // Everything no configuration changes happens before it arrives, so a
     // spare init has it done: the root's fixed half, lo, and pid 2, which
     // drops every privilege and waits to exec the function.
-    prepare_root(&args.root, &args)?;
+    prepare_root(&args)?;
     let tree = host_tree()?;
     enter_root()?;
     network(None)?;
@@ -516,10 +516,11 @@ fn write_file(path: &str, text: &str) -> Step<()> {
 
 const NOSUID_NODEV: libc::c_ulong = libc::MS_NOSUID | libc::MS_NODEV;
 
-/// The part of the root no configuration changes, on `root` (an empty host
-/// directory; this mount namespace is ours): the tmpfs, `/dev`, `/proc`.
-/// Leaves the working directory in it.
-fn prepare_root(root: &CStr, args: &Args) -> Step<()> {
+/// The part of the root no configuration changes, on `args.root` (an empty
+/// host directory; this mount namespace is ours): the tmpfs, `/dev`,
+/// `/proc`, `/etc/{passwd,group}`. Leaves the working directory in it.
+fn prepare_root(args: &Args) -> Step<()> {
+    let root = args.root.as_c_str();
     // Nothing below propagates back to the host.
     mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)?;
     mount(

@@ -257,8 +257,8 @@ impl Driver {
 
     /// Once every sandbox is torn down (at shutdown): releases the spares
     /// and removes this instance's parent cgroups (a restart would create
-    /// them again); `false` when sandboxes remain. Sandboxes set up after
-    /// this start their own init.
+    /// them again); `false` when sandboxes remain. No sandbox can be set
+    /// up after this.
     pub fn remove_cgroups(&self) -> bool {
         if self.live() != 0 {
             return false;

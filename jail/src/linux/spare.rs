@@ -1,10 +1,12 @@
 //! Bare sandboxes, and spares of them made ahead of time.
 //!
 //! A bare sandbox is init started in its own pid, mount, network, ipc and
-//! uts namespaces ([`spawn`]), blocked reading its configuration, and moved
-//! into a cgroup of its own that has no limits yet: nothing of a function is
-//! in it. [`Driver::spawn`](super::Driver::spawn) gives one its limits, its
-//! root and (with a network) its veth.
+//! uts namespaces ([`spawn`]) and moved into a cgroup of its own, with the
+//! limits of the latest sandbox (none for the first); init then does what
+//! needs no configuration (see [`super::init`]) and waits for one: nothing
+//! of a function is in it. [`Driver::spawn`](super::Driver::spawn) gives one
+//! its configuration, its limits when they differ and (with a network) its
+//! veth.
 //!
 //! Making one costs ~1.5 ms (the `clone` that makes the namespaces, init's
 //! `execve`) plus the move into the cgroup, which on an idle machine costs
@@ -29,8 +31,8 @@ use std::time::Duration;
 use super::cgroup::{Cgroup, CgroupLimits, Cgroups};
 use super::{io_err, spawn, JailError};
 
-/// A started init in a cgroup of its own (no limits yet). Dropping it kills
-/// the init and removes the cgroup.
+/// A started init in a cgroup of its own. Dropping it removes the cgroup,
+/// killing the init (which stays a zombie: `release` reaps it).
 #[derive(Debug)]
 pub struct Bare {
     /// The sandbox's name: its cgroup's, unique in this process.
