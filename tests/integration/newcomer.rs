@@ -150,6 +150,22 @@ async fn serve_sh_on_its_defaults_runs_the_readme_walkthroughs() {
         assert_eq!(b["data"], data, "{call}: {b}");
     }
 
+    // "Jail functions": the same handler in a sandbox (CI runs as root).
+    let (st, b) = s
+        .post(
+            "/api/v1/functions",
+            &json!({"name": "geo-jail", "backend": "jail",
+                    "source": {"type": "go", "repo": url, "handler": "Encode"}}),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
+    let (st, b) = s
+        .post("/api/v1/functions/geo-jail/deploy", &json!(null))
+        .await;
+    assert_eq!(st, 201, "the README's jail deploy: {b}");
+    let e = s.invoke("geo-jail", json!([57.64911, 10.40744])).await;
+    assert_eq!(e["output"], "u4pruydqqvj8", "{e}");
+
     // Everything landed under ./data, the default, resolved against the
     // directory the server started in.
     let data: PathBuf = root.join("data");
