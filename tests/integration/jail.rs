@@ -727,6 +727,16 @@ async fn a_crashed_server_leaves_no_sandbox_after_restart() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Reading the execution commits its pending `running` record; killed
+    // before that (the writer's flush window), the restart would find it
+    // still queued and run it again.
+    let id = e["id"].as_str().unwrap().to_string();
+    let (st, running) = s.get(&format!("/api/v1/executions/{id}")).await;
+    assert_eq!(
+        (st, &running["status"]),
+        (200, &json!("running")),
+        "{running}"
+    );
     s.kill();
     // Its init dies with the server, and with it everything in the sandbox.
     assert_no_process("crash-hold").await;
@@ -757,8 +767,6 @@ async fn a_crashed_server_leaves_no_sandbox_after_restart() {
         leftovers.is_empty(),
         "the restart removed the old sandbox cgroups: {leftovers:?}"
     );
-    let e = s
-        .wait_final(e["id"].as_str().unwrap(), Duration::from_secs(10))
-        .await;
+    let e = s.wait_final(&id, Duration::from_secs(10)).await;
     assert_eq!(e["reason"], "interrupted", "{e}");
 }
