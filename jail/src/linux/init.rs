@@ -124,15 +124,25 @@ fn expect(pipe: &mut File, expected: u8) {
 /// Reads one framed configuration: its bytes (pid 2 gets them as they
 /// are) and what they say.
 fn read_config(pipe: &mut File) -> Step<(Vec<u8>, InitConfig)> {
-    let mut len = [0u8; 4];
-    if pipe.read_exact(&mut len).is_err() {
+    let Some(bytes) = read_frame(pipe) else {
         abandoned()
-    }
-    let mut bytes = vec![0u8; u32::from_le_bytes(len) as usize];
-    pipe.read_exact(&mut bytes)
-        .map_err(|e| (Stage::Config, e.raw_os_error().unwrap_or(0), e.to_string()))?;
+    };
+    let bytes = bytes?;
     let cfg = InitConfig::decode(&bytes).map_err(|e| (Stage::Config, 0, e))?;
     Ok((bytes, cfg))
+}
+
+/// One configuration as framed by [`crate::proto::frame`]; `None` when the
+/// pipe ends before it starts (the sandbox was given up).
+fn read_frame(pipe: &mut File) -> Option<Step<Vec<u8>>> {
+    let mut len = [0u8; 4];
+    pipe.read_exact(&mut len).ok()?;
+    let mut bytes = vec![0u8; u32::from_le_bytes(len) as usize];
+    Some(
+        pipe.read_exact(&mut bytes)
+            .map(|()| bytes)
+            .map_err(|e| (Stage::Config, e.raw_os_error().unwrap_or(0), e.to_string())),
+    )
 }
 
 /// init's arguments: the empty host directory the root goes on, and the
@@ -293,10 +303,9 @@ impl FunctionProcess {
     /// succeeded (its pid) or a step failed (the failure).
     fn exec(mut self, config: &[u8]) -> Step<libc::pid_t> {
         // A pid 2 that failed already does not read: its failure follows.
-        let _ = self
-            .request
-            .write_all(&(config.len() as u32).to_le_bytes())
-            .and_then(|()| self.request.write_all(config));
+        if let Ok(framed) = crate::proto::frame(config) {
+            let _ = self.request.write_all(&framed);
+        }
         drop(self.request);
         let mut buf = Vec::new();
         let _ = self.status.read_to_end(&mut buf);
@@ -379,16 +388,12 @@ fn function_process(
             return fail(Stage::Privileges, "installing the seccomp filter");
         }
     }
-    // The configuration: none means the sandbox was given up.
-    let mut len = [0u8; 4];
-    if request.read_exact(&mut len).is_err() {
-        // SAFETY: ends pid 2 quietly; init is going too.
-        unsafe { libc::_exit(0) }
-    }
-    let mut bytes = vec![0u8; u32::from_le_bytes(len) as usize];
-    if let Err(e) = request.read_exact(&mut bytes) {
-        return (Stage::Config, e.raw_os_error().unwrap_or(0), e.to_string());
-    }
+    let bytes = match read_frame(&mut request) {
+        Some(Ok(bytes)) => bytes,
+        Some(Err(failed)) => return failed,
+        // SAFETY: ends pid 2 quietly: the sandbox was given up, init too.
+        None => unsafe { libc::_exit(0) },
+    };
     drop(request);
     let cfg = match InitConfig::decode(&bytes) {
         Ok(cfg) => cfg,
@@ -467,6 +472,11 @@ fn mount(
 /// (`MS_BIND` alone ignores them: a second, remounting call sets them).
 fn bind(src: &CStr, target: &CStr, flags: libc::c_ulong) -> Step<()> {
     mount(Some(src), target, None, libc::MS_BIND | libc::MS_REC, None)?;
+    remount_bind(target, flags)
+}
+
+/// Sets `flags` on the bind mount at `target`.
+fn remount_bind(target: &CStr, flags: libc::c_ulong) -> Step<()> {
     mount(
         None,
         target,
@@ -700,13 +710,7 @@ fn bind_host(tree: &OwnedFd, host_path: &Path, target: &CStr, flags: libc::c_ulo
         Stage::Mounts,
         what(),
     )?;
-    mount(
-        None,
-        target,
-        None,
-        libc::MS_BIND | libc::MS_REMOUNT | flags,
-        None,
-    )
+    remount_bind(target, flags)
 }
 
 /// The rest of the root, from `cfg` (the working directory is the root,
