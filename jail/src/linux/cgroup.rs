@@ -199,12 +199,15 @@ impl Cgroups {
         let mut cg = Cgroup {
             dirs: Vec::new(),
             v2: matches!(self.layout, Layout::V2 { .. }),
+            oom_counter: None,
         };
         for h in self.layout.hierarchies() {
             let dir = h.join(&self.parent).join(name);
             std::fs::create_dir(&dir).map_err(|e| annotate(e, &dir))?;
             cg.dirs.push(dir);
         }
+        // Opened now, ahead of the invocation that reads it.
+        cg.oom_counter = std::fs::File::open(cg.oom_counter_path()).ok();
         Ok(cg)
     }
 
@@ -272,6 +275,7 @@ impl Cgroups {
                     .filter(|d| d.exists())
                     .collect(),
                 v2: matches!(self.layout, Layout::V2 { .. }),
+                oom_counter: None,
             };
             drop(cg);
         }
@@ -300,6 +304,9 @@ fn annotate(e: io::Error, path: &Path) -> io::Error {
 pub struct Cgroup {
     dirs: Vec<PathBuf>,
     v2: bool,
+    /// The OOM counter file, held open: read at the end of every run, and
+    /// opening a cgroup file costs several times what reading it does.
+    oom_counter: Option<std::fs::File>,
 }
 
 impl Cgroup {
@@ -314,14 +321,26 @@ impl Cgroup {
 
     /// How many processes the kernel's OOM killer ended in this cgroup.
     pub fn oom_kills(&self) -> u64 {
+        use std::os::unix::fs::FileExt;
+        let Some(file) = &self.oom_counter else {
+            return std::fs::read_to_string(self.oom_counter_path())
+                .map(|t| oom_kills(&t))
+                .unwrap_or(0);
+        };
+        // A few short lines; each read from offset 0 is a fresh snapshot.
+        let mut buf = [0u8; 512];
+        file.read_at(&mut buf, 0)
+            .map(|n| oom_kills(&String::from_utf8_lossy(&buf[..n])))
+            .unwrap_or(0)
+    }
+
+    fn oom_counter_path(&self) -> PathBuf {
         let file = if self.v2 {
             "memory.events"
         } else {
             "memory.oom_control"
         };
-        std::fs::read_to_string(self.dirs[0].join(file))
-            .map(|t| oom_kills(&t))
-            .unwrap_or(0)
+        self.dirs[0].join(file)
     }
 
     /// Peak memory use, bytes, when the kernel reports it.
@@ -366,6 +385,7 @@ impl Cgroup {
 impl Drop for Cgroup {
     fn drop(&mut self) {
         self.kill_all();
+        drop(self.oom_counter.take());
         for dir in &self.dirs {
             // Dying tasks keep a cgroup busy for a moment: retry EBUSY.
             for attempt in 0..100 {

@@ -750,13 +750,18 @@ impl Jail {
 
 impl Drop for Jail {
     fn drop(&mut self) {
-        self.kill();
         let (Some(pidfd), Some(teardown)) = (self.pidfd.take(), self.teardown.take()) else {
+            self.kill();
             return;
         };
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
                 rt.spawn(async move {
+                    // Killed here rather than in `drop`: the answer of the
+                    // run that just ended goes out without waiting for it (a
+                    // task dropped unrun drops `teardown`, whose cgroup
+                    // removal kills whatever is left).
+                    let _ = spawn::pidfd_signal(pidfd.get_ref(), libc::SIGKILL);
                     // init's exit means its namespace is empty: the kernel
                     // killed and reaped everything in it first.
                     let _ = tokio::time::timeout(Duration::from_secs(10), pidfd.readable()).await;
@@ -766,6 +771,7 @@ impl Drop for Jail {
             }
             Err(_) => {
                 let fd = pidfd.into_inner();
+                let _ = spawn::pidfd_signal(&fd, libc::SIGKILL);
                 std::thread::spawn(move || {
                     for _ in 0..1000 {
                         if matches!(spawn::try_reap(&fd), Ok(Some(_)) | Err(_)) {
