@@ -1,14 +1,17 @@
 //! The jail rows of `skybridge bench`: the floor is a bare `fork+exec` of the
 //! very static Go binary the backend runs (input on stdin, output read back),
 //! measured in blocks alternating with the jail backend's cold invoke
-//! through the HTTP API; then its warm (pooled) invoke, all in one run.
+//! through the HTTP API; then its warm (pooled) invoke, paced so that the
+//! pool refills between calls, beside that row's floor: the same binary
+//! started ahead of time and given its input after as long a wait. All in
+//! one run.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
 use serde_json::{json, Value};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::docker::{create_and_deploy, invoke_once, measure, metric};
 use super::{ms, summarize, Row};
@@ -18,6 +21,12 @@ pub struct JailRows {
     exec: Row,
     cold: Row,
     warm: Row,
+    /// The warm row's floor: the same binary started ahead of time, left
+    /// waiting on its stdin for the warm pace, then given its input.
+    prestarted: Row,
+    /// The same Go handler on the wasm backend (in-process, no sandbox to
+    /// start or tear down) at the warm pace: the server's own share.
+    paced_wasm: Row,
     /// A `GET /healthcheck` at the warm rows' pace: what a request costs
     /// this machine after an idle gap, with no function at all.
     paced_http: Row,
@@ -57,6 +66,9 @@ pub async fn run(
             "source": {"type": "go", "repo": repo, "handler": handler}});
         create_and_deploy(client, base, &spec).await?;
     }
+    let spec = json!({"name": "bench-jail-wasm", "backend": "wasm",
+        "source": {"type": "go", "repo": repo, "handler": handler}});
+    create_and_deploy(client, base, &spec).await?;
     // The very binary the backend runs (both functions share it).
     let binary = std::fs::read_dir(data_dir.join("artifacts"))?
         .flatten()
@@ -134,6 +146,48 @@ pub async fn run(
         warm_hits * 100 >= warm_calls * 98,
         "only {warm_hits} of {warm_calls} warm invocations found a warm jail"
     );
+    eprintln!("jail: pre-started binary at the warm pace, {n} times...");
+    let marker = skybridge_jail::marker::new_marker();
+    let mut lat = Vec::new();
+    let started = Instant::now();
+    for _ in 0..n {
+        let mut child = tokio::process::Command::new(&binary)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env(crate::gobuild::shim::EXIT_MARKER_ENV, &marker)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        // Started, then idle as long as a warm jail waits between calls.
+        tokio::time::sleep(pace).await;
+        let t = Instant::now();
+        let mut pipe = child.stdin.take().expect("piped stdin");
+        pipe.write_all(&stdin).await?;
+        drop(pipe);
+        let mut out = child.stdout.take().expect("piped stdout");
+        let mut buf = Vec::new();
+        // Answered once the marker is out, as the backend takes it.
+        while !buf.windows(marker.len()).any(|w| w == marker.as_bytes()) {
+            ensure!(
+                out.read_buf(&mut buf).await? > 0,
+                "the pre-started binary ended without its exit marker: {}",
+                String::from_utf8_lossy(&buf)
+            );
+        }
+        lat.push(t.elapsed());
+        child.wait().await?;
+    }
+    let prestarted = summarize(
+        "pre-started binary given its input at the warm pace",
+        1,
+        lat,
+        started.elapsed(),
+    );
+    eprintln!("jail: the handler on wasm at the warm pace, {n} times...");
+    let mut paced_wasm = measure(client, base, "bench-jail-wasm", input, n, Some(pace)).await?;
+    paced_wasm.name = "the same handler on wasm at the warm pace (HTTP)".into();
     eprintln!("jail: paced HTTP round trips, {n} times...");
     let mut lat = Vec::new();
     let started = Instant::now();
@@ -153,6 +207,8 @@ pub async fn run(
         exec,
         cold,
         warm,
+        prestarted,
+        paced_wasm,
         paced_http,
         warm_hits,
         warm_calls,
@@ -166,7 +222,14 @@ impl JailRows {
         println!(
             "\n| jail: Go handler | p50 ms | p99 ms | p50 / bare exec p50 |\n|---|---:|---:|---:|"
         );
-        for r in [&self.exec, &self.cold, &self.warm, &self.paced_http] {
+        for r in [
+            &self.exec,
+            &self.cold,
+            &self.warm,
+            &self.prestarted,
+            &self.paced_wasm,
+            &self.paced_http,
+        ] {
             println!(
                 "| {} | {} | {} | {:.3}x |",
                 r.name,
@@ -183,8 +246,10 @@ impl JailRows {
             verdict(cold <= 2.0)
         );
         println!(
-            "target jail warm invoke p50 <= 0.5 ms through HTTP: {warm_ms:.3} ms ({}; an HTTP round trip alone at that pace: {:.3} ms)",
+            "target jail warm invoke p50 <= 0.5 ms through HTTP: {warm_ms:.3} ms ({}; at that pace: the pre-started binary alone {:.3} ms, the handler on wasm {:.3} ms, an HTTP round trip alone {:.3} ms)",
             verdict(warm_ms <= 0.5),
+            self.prestarted.p50.as_secs_f64() * 1e3,
+            self.paced_wasm.p50.as_secs_f64() * 1e3,
             self.paced_http.p50.as_secs_f64() * 1e3
         );
         println!(
