@@ -77,12 +77,15 @@ class TestServer {
     this.child = null;
   }
 
-  /** SIGTERM and wait. */
+  /** SIGTERM and wait for the clean shutdown (SIGKILL after 20 s). */
   async stop() {
     if (!this.child) return;
-    const exited = new Promise((r) => this.child.once("exit", r));
-    this.child.kill("SIGTERM");
+    const child = this.child;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGTERM");
+    const hung = setTimeout(() => child.kill("SIGKILL"), 20000);
     await exited;
+    clearTimeout(hung);
     this.child = null;
   }
 
@@ -93,8 +96,10 @@ class TestServer {
     return this.start();
   }
 
+  /** A clean stop: a SIGKILL would leave this instance's jail cgroups
+   * behind for a next start that never comes. */
   async close() {
-    await this.kill();
+    await this.stop();
     fs.rmSync(this.dataDir, { recursive: true, force: true });
   }
 }

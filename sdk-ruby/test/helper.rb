@@ -70,14 +70,27 @@ class TestServer
     @wait = nil
   end
 
+  # SIGTERM and wait for the clean shutdown (SIGKILL after 20 s).
+  def stop
+    return unless @wait
+
+    Process.kill("TERM", @wait.pid)
+    return kill if @wait.join(20).nil?
+
+    @stdout.close
+    @wait = nil
+  end
+
   def restart(extra_env = {})
-    kill("TERM")
+    stop
     @env = @env.merge(extra_env)
     start
   end
 
+  # A clean stop: a SIGKILL would leave this instance's jail cgroups behind
+  # for a next start that never comes.
   def close
-    kill
+    stop
     FileUtils.rm_rf(@data_dir)
   end
 end
