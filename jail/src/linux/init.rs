@@ -195,9 +195,10 @@ fn run() -> Step<i32> {
     )?;
     let pid2 = FunctionProcess::start(&args, &tree)?;
     let (bytes, cfg) = read_config(&mut pipe)?;
-    // A spare was started under SCHED_IDLE; its sandbox is wanted now (the
-    // server returned init to the normal policy already; init is still root).
-    crate::linux::spare::wanted(pid2.pid);
+    // A spare was started at a low priority; its sandbox is wanted now (the
+    // server raised init's already).
+    // SAFETY: setpriority of pid 2 (init is still root).
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, pid2.pid as libc::id_t, 0) };
     finish_root(&cfg, &tree)?;
     let host = cfg.hostname.as_bytes();
     // SAFETY: sethostname reads `host.len()` bytes.

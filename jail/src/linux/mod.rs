@@ -328,8 +328,9 @@ impl Driver {
             Some(bare) => bare,
             None => self.spares.make().await?,
         };
-        // init was made under SCHED_IDLE, ahead of time; it is wanted now.
-        spare::wanted(bare.init.pid);
+        // init was made at a low priority, ahead of time; it is wanted now.
+        // SAFETY: setpriority of a child process (the server is root).
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, bare.init.pid as libc::id_t, 0) };
         // The configuration first, so that init works on it while the rest
         // is set up here: an empty pipe takes 64 KiB at once.
         let sent = write_ahead(&bare.init.config, &config);

@@ -301,7 +301,7 @@ impl Drop for Spares {
 /// The spare thread: serves waiting set-ups first, then makes spares while
 /// fewer than the target are ready.
 fn fill(shared: &Shared) {
-    let mut idle = false;
+    let mut nice = 0;
     loop {
         {
             let mut st = shared.state.lock().expect("spares lock");
@@ -316,7 +316,10 @@ fn fill(shared: &Shared) {
                 }
                 if !st.waiting.is_empty() || st.ready.len() < shared.target {
                     // A set-up waits for this one: as urgent as it is.
-                    set_idle(&mut idle, st.waiting.is_empty());
+                    set_nice(
+                        &mut nice,
+                        if st.waiting.is_empty() { SPARE_NICE } else { 0 },
+                    );
                     break;
                 }
                 st = shared.wake.wait(st).expect("spares lock");
@@ -343,43 +346,21 @@ fn fill(shared: &Shared) {
     }
 }
 
-/// Spares are made ahead of time under `SCHED_IDLE`: on this machine's two
+/// The nice value spares are made at, ahead of time: on this machine's two
 /// cores a spare made at full priority (~1.5 ms of CPU) while an invocation
-/// runs slowed that invocation by as much, and even at nice 19 the scheduler
-/// (EEVDF) gave a spare's init whole slices ahead of a running function. An
-/// idle-policy task runs only when nothing else wants the CPU and yields to
-/// any other task that wakes. init (which inherits the policy, as does its
-/// pid 2) returns to the normal policy once its sandbox is wanted: see
-/// [`wanted`].
-fn set_idle(current: &mut bool, idle: bool) {
-    if *current != idle {
-        let policy = if idle {
-            libc::SCHED_IDLE
-        } else {
-            libc::SCHED_OTHER
-        };
-        // SAFETY: sched_setscheduler of the calling thread (pid 0: on Linux,
-        // per thread) with a valid parameter; root may leave SCHED_IDLE.
-        if unsafe { libc::sched_setscheduler(0, policy, &libc::sched_param { sched_priority: 0 }) }
-            == 0
-        {
-            *current = idle;
+/// runs slowed that invocation by as much; at 19 it takes what is idle.
+/// init (which inherits it) returns to 0 once its sandbox is wanted.
+const SPARE_NICE: libc::c_int = 19;
+
+/// Sets this thread's nice value (Linux: per thread) to `to`, if not yet.
+fn set_nice(current: &mut libc::c_int, to: libc::c_int) {
+    if *current != to {
+        // SAFETY: setpriority of the calling thread (who 0); root may lower
+        // the value again.
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, to) } == 0 {
+            *current = to;
         }
     }
-}
-
-/// Returns process `pid` (a spare's init or its pid 2, made under
-/// `SCHED_IDLE`) to the normal policy: its sandbox is wanted now.
-pub fn wanted(pid: libc::pid_t) {
-    // SAFETY: sched_setscheduler of a process of ours with a valid parameter;
-    // the caller is root (the server, or init before it drops privileges).
-    unsafe {
-        libc::sched_setscheduler(
-            pid,
-            libc::SCHED_OTHER,
-            &libc::sched_param { sched_priority: 0 },
-        )
-    };
 }
 
 /// Gives `made` to the first set-up still waiting; back if there is none.
