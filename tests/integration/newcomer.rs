@@ -13,6 +13,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::common::*;
+use crate::docker::create_and_deploy;
 
 /// `cmd` in `dir` must succeed.
 fn run(dir: &std::path::Path, cmd: &mut Command) {
@@ -121,19 +122,13 @@ async fn serve_sh_on_its_defaults_runs_the_readme_walkthroughs() {
         run(repo.path(), Command::new("git").args(&args));
     }
     let url = format!("file://{}", repo.path().display());
-    let (st, b) = s
-        .post(
-            "/api/v1/functions",
-            &json!({"name": "geo", "backend": "wasm",
-                    "source": {"type": "go", "repo": url, "handler": "Encode"}}),
-        )
-        .await;
-    assert_eq!(st, 201, "{b}");
-    let (st, b) = s.post("/api/v1/functions/geo/deploy", &json!(null)).await;
-    assert_eq!(
-        st, 201,
-        "the README's Go deploy on the default data dir: {b}"
-    );
+    // The README's Go deploy, on the default data dir.
+    let b = create_and_deploy(
+        &s,
+        json!({"name": "geo", "backend": "wasm",
+               "source": {"type": "go", "repo": url, "handler": "Encode"}}),
+    )
+    .await;
     assert_eq!(b["resolved_commit"].as_str().map(str::len), Some(40), "{b}");
     let e = s.invoke("geo", json!([57.64911, 10.40744])).await;
     assert_eq!(e["output"], "u4pruydqqvj8", "{e}");
@@ -151,18 +146,12 @@ async fn serve_sh_on_its_defaults_runs_the_readme_walkthroughs() {
     }
 
     // "Jail functions": the same handler in a sandbox (CI runs as root).
-    let (st, b) = s
-        .post(
-            "/api/v1/functions",
-            &json!({"name": "geo-jail", "backend": "jail",
-                    "source": {"type": "go", "repo": url, "handler": "Encode"}}),
-        )
-        .await;
-    assert_eq!(st, 201, "{b}");
-    let (st, b) = s
-        .post("/api/v1/functions/geo-jail/deploy", &json!(null))
-        .await;
-    assert_eq!(st, 201, "the README's jail deploy: {b}");
+    create_and_deploy(
+        &s,
+        json!({"name": "geo-jail", "backend": "jail",
+               "source": {"type": "go", "repo": url, "handler": "Encode"}}),
+    )
+    .await;
     let e = s.invoke("geo-jail", json!([57.64911, 10.40744])).await;
     assert_eq!(e["output"], "u4pruydqqvj8", "{e}");
 
